@@ -1,0 +1,231 @@
+#include "core/safetensors.h"
+
+#include <algorithm>
+#include <cstring>
+#include <set>
+#include <sstream>
+
+#include "core/json.h"
+#include "platform/error.h"
+
+namespace mamba::detail {
+
+using platform::fail;
+
+namespace {
+
+constexpr uint64_t kMaxHeader = 100u << 20;  // 100 MiB of JSON is far beyond any real header
+
+bool parse_dtype(const std::string& s, DType* out) {
+  static const std::pair<const char*, DType> names[] = {
+      {"F32", DType::F32}, {"F16", DType::F16}, {"BF16", DType::BF16}, {"F64", DType::F64},
+      {"I64", DType::I64}, {"I32", DType::I32}, {"I16", DType::I16},   {"I8", DType::I8},
+      {"U8", DType::U8},   {"BOOL", DType::BOOL}};
+  for (const auto& [name, t] : names)
+    if (s == name) { *out = t; return true; }
+  return false;
+}
+
+uint64_t read_u64_le(const uint8_t* p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
+  return v;
+}
+
+float f16_to_f32(uint16_t h) {
+  const uint32_t sign = uint32_t(h & 0x8000) << 16;
+  uint32_t exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
+  if (exp == 0) {
+    if (mant == 0) {
+      bits = sign;
+    } else {  // subnormal: normalise
+      exp = 127 - 15 + 1;
+      while (!(mant & 0x400)) { mant <<= 1; --exp; }
+      bits = sign | (exp << 23) | ((mant & 0x3ff) << 13);
+    }
+  } else if (exp == 31) {
+    bits = sign | 0x7f800000u | (mant << 13);
+  } else {
+    bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+}  // namespace
+
+const char* dtype_name(DType t) {
+  switch (t) {
+    case DType::F32: return "F32";
+    case DType::F16: return "F16";
+    case DType::BF16: return "BF16";
+    case DType::F64: return "F64";
+    case DType::I64: return "I64";
+    case DType::I32: return "I32";
+    case DType::I16: return "I16";
+    case DType::I8: return "I8";
+    case DType::U8: return "U8";
+    case DType::BOOL: return "BOOL";
+  }
+  return "?";
+}
+
+size_t dtype_size(DType t) {
+  switch (t) {
+    case DType::F64: case DType::I64: return 8;
+    case DType::F32: case DType::I32: return 4;
+    case DType::F16: case DType::BF16: case DType::I16: return 2;
+    default: return 1;
+  }
+}
+
+int64_t TensorView::numel() const {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+std::string TensorView::shape_str() const {
+  std::ostringstream os;
+  os << '[';
+  for (size_t i = 0; i < shape.size(); ++i) os << (i ? ", " : "") << shape[i];
+  os << ']';
+  return os.str();
+}
+
+SafetensorsFile::SafetensorsFile(const std::string& path) : file_(path) {
+  const size_t size = file_.size();
+  if (size < 8) fail(path, ": file is ", size, " bytes, too short for the 8-byte header length");
+  const uint64_t n = read_u64_le(file_.data());
+  if (n > kMaxHeader) fail(path, ": header length ", n, " exceeds the limit of ", kMaxHeader, " bytes");
+  if (!file_.contains(8, n))
+    fail(path, ": header length ", n, " runs past the end of the file (", size, " bytes)");
+  const std::string text(reinterpret_cast<const char*>(file_.data() + 8), size_t(n));
+  const Json header = parse_python_json(text, path + " (header)");
+  if (!header.is_object()) fail(path, ": header is not a JSON object");
+
+  const uint8_t* data = file_.data() + 8 + n;
+  const uint64_t data_size = size - 8 - n;
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;  // non-empty [begin, end), for overlaps
+  for (const auto& [name, entry] : header.items()) {
+    if (name == "__metadata__") continue;
+    const std::string where = path + ": tensor '" + name + "'";
+    if (!entry.is_object()) fail(where, ": entry is not an object");
+    if (!entry.contains("dtype") || !entry["dtype"].is_string()) fail(where, ": missing dtype");
+    TensorView t;
+    t.name = name;
+    t.file = &file_.path();
+    const std::string dt = entry["dtype"].get<std::string>();
+    if (!parse_dtype(dt, &t.dtype)) fail(where, ": unknown dtype '", dt, "'");
+    if (!entry.contains("shape") || !entry["shape"].is_array()) fail(where, ": missing shape");
+    uint64_t bytes = dtype_size(t.dtype);
+    for (const Json& d : entry["shape"]) {
+      if (!d.is_number_unsigned()) fail(where, ": shape ", entry["shape"].dump(), " has a non-integer or negative dimension");
+      const uint64_t v = d.get<uint64_t>();
+      if (v > (uint64_t(1) << 40) || __builtin_mul_overflow(bytes, v, &bytes))
+        fail(where, ": shape ", entry["shape"].dump(), " is too large");
+      t.shape.push_back(int64_t(v));
+    }
+    const Json& off = entry.contains("data_offsets") ? entry["data_offsets"] : Json();
+    if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
+      fail(where, ": data_offsets must be [begin, end], got ", off.dump());
+    const uint64_t b = off[0].get<uint64_t>(), e = off[1].get<uint64_t>();
+    if (b > e) fail(where, ": data_offsets [", b, ", ", e, "] end before they begin");
+    if (e > data_size)
+      fail(where, ": data_offsets [", b, ", ", e, "] run past the data section (", data_size, " bytes)");
+    if (e - b != bytes)
+      fail(where, ": data_offsets [", b, ", ", e, "] hold ", e - b, " bytes but dtype ", dt,
+           " and shape ", t.shape_str(), " need ", bytes);
+    t.data = data + b;
+    t.bytes = size_t(bytes);
+    if (bytes > 0) ranges.emplace_back(b, e);
+    tensors_.emplace(name, std::move(t));
+  }
+  std::sort(ranges.begin(), ranges.end());
+  for (size_t i = 1; i < ranges.size(); ++i)
+    if (ranges[i].first < ranges[i - 1].second)
+      fail(path, ": tensor data ranges [", ranges[i - 1].first, ", ", ranges[i - 1].second,
+           ") and [", ranges[i].first, ", ", ranges[i].second, ") overlap");
+}
+
+Checkpoint::Checkpoint(const std::string& dir) {
+  const std::string index_path = dir + "/model.safetensors.index.json";
+  const std::string single_path = dir + "/model.safetensors";
+  if (platform::is_file(single_path)) {
+    files_.push_back(std::make_unique<SafetensorsFile>(single_path));
+    where_ = single_path;
+  } else if (platform::is_file(index_path)) {
+    const Json index = parse_python_json(platform::read_text_file(index_path), index_path);
+    if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object())
+      fail(index_path, ": missing object 'weight_map'");
+    std::map<std::string, SafetensorsFile*> by_name;
+    for (const auto& [tensor, file] : index["weight_map"].items()) {
+      if (!file.is_string()) fail(index_path, ": weight_map['", tensor, "'] is not a file name");
+      const std::string f = file.get<std::string>();
+      if (f.empty() || f == "." || f == ".." || f.find('/') != std::string::npos ||
+          f.find('\\') != std::string::npos)
+        fail(index_path, ": weight_map['", tensor, "'] = \"", f,
+             "\" is not a plain file name in the checkpoint directory");
+      if (!by_name.count(f)) {
+        const std::string p = dir + "/" + f;
+        if (!platform::is_file(p))
+          fail(index_path, ": shard \"", f, "\" (holding '", tensor, "') does not exist");
+        files_.push_back(std::make_unique<SafetensorsFile>(p));
+        by_name[f] = files_.back().get();
+      }
+      if (!by_name[f]->tensors().count(tensor))
+        fail(index_path, ": tensor '", tensor, "' is listed in shard \"", f, "\" but that shard does not contain it");
+    }
+    where_ = index_path;
+  } else {
+    fail(dir, ": no model.safetensors or model.safetensors.index.json");
+  }
+  for (const auto& f : files_)
+    for (const auto& [name, t] : f->tensors()) {
+      if (index_.count(name))
+        fail(f->path(), ": tensor '", name, "' also appears in ", *index_[name]->file);
+      index_[name] = &t;
+    }
+}
+
+const TensorView* Checkpoint::find(const std::string& name) const {
+  const auto it = index_.find(name);
+  return it == index_.end() ? nullptr : it->second;
+}
+
+void to_f32(const TensorView& t, float* dst) {
+  const size_t n = size_t(t.numel());
+  switch (t.dtype) {
+    case DType::F32:
+      std::memcpy(dst, t.data, n * 4);
+      return;
+    case DType::F64:
+      for (size_t i = 0; i < n; ++i) {
+        double v;
+        std::memcpy(&v, t.data + 8 * i, 8);
+        dst[i] = float(v);
+      }
+      return;
+    case DType::F16:
+      for (size_t i = 0; i < n; ++i) {
+        uint16_t h;
+        std::memcpy(&h, t.data + 2 * i, 2);
+        dst[i] = f16_to_f32(h);
+      }
+      return;
+    case DType::BF16:
+      for (size_t i = 0; i < n; ++i) {
+        uint16_t h;
+        std::memcpy(&h, t.data + 2 * i, 2);
+        const uint32_t bits = uint32_t(h) << 16;
+        std::memcpy(dst + i, &bits, 4);
+      }
+      return;
+    default:
+      fail(*t.file, ": tensor '", t.name, "' has dtype ", dtype_name(t.dtype),
+           "; weights must be F32, F16 or BF16");
+  }
+}
+
+}  // namespace mamba::detail

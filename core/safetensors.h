@@ -1,0 +1,62 @@
+// safetensors files: an 8-byte little-endian header length N, N bytes of JSON describing every
+// tensor ({dtype, shape, data_offsets} relative to the data section), then the raw data. Everything
+// in the header is checked against the file before any byte of data is read.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "platform/mapped_file.h"
+
+namespace mamba::detail {
+
+enum class DType { F32, F16, BF16, F64, I64, I32, I16, I8, U8, BOOL };
+const char* dtype_name(DType t);
+size_t dtype_size(DType t);
+
+struct TensorView {
+  std::string name;
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;
+  const uint8_t* data = nullptr;  // inside the mapped file
+  size_t bytes = 0;
+  const std::string* file = nullptr;  // for error messages
+
+  int64_t numel() const;
+  std::string shape_str() const;  // "[2, 3]"
+};
+
+// One mapped, validated .safetensors file. Throws LoadError naming the file and tensor.
+class SafetensorsFile {
+ public:
+  explicit SafetensorsFile(const std::string& path);
+  const std::map<std::string, TensorView>& tensors() const { return tensors_; }
+  const std::string& path() const { return file_.path(); }
+
+ private:
+  platform::MappedFile file_;
+  std::map<std::string, TensorView> tensors_;
+};
+
+// The tensors of a checkpoint directory: model.safetensors, or the shards that
+// model.safetensors.index.json lists (a tensor is never split across shards).
+class Checkpoint {
+ public:
+  explicit Checkpoint(const std::string& dir);  // throws LoadError
+  const TensorView* find(const std::string& name) const;  // null if absent
+  const std::string& where() const { return where_; }  // file name(s) for error messages
+
+ private:
+  std::vector<std::unique_ptr<SafetensorsFile>> files_;
+  std::map<std::string, const TensorView*> index_;
+  std::string where_;
+};
+
+// Widens any float tensor to fp32 (dst holds numel() floats). Throws LoadError for other dtypes.
+void to_f32(const TensorView& t, float* dst);
+
+}  // namespace mamba::detail

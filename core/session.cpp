@@ -1,0 +1,211 @@
+// Session: one arena planned at create(), then prefill/step over it without allocating.
+#include "mamba/session.h"
+
+#include <algorithm>
+#include <cstring>
+#include <new>
+
+#include "core/linear.h"
+#include "core/mamba1.h"
+#include "core/tap.h"
+#include "core/weights.h"
+#include "platform/arena.h"
+#include "platform/threads.h"
+#include "simd/kernels.h"
+
+namespace mamba {
+
+using detail::Mamba1Scratch;
+using detail::Mamba1State;
+
+constexpr int kMaxPrefillChunk = 1 << 16;
+constexpr int kMaxThreads = 1024;
+
+// Offsets of every buffer, from one planning pass; pointers are base + offset.
+struct Session::Buffers {
+  platform::AlignedBlock block;
+  size_t bytes = 0;
+  int64_t max_T = 0;
+  int n_threads = 1;
+  const simd::Kernels* kernels = nullptr;
+  float* resid = nullptr;   // [max_T, d_model] residual stream, fp32
+  float* xn = nullptr;      // [max_T, d_model] RMSNorm output (block input / final norm)
+  float* out = nullptr;     // [max_T, d_model] mixer output
+  float* logits = nullptr;  // [vocab] logits after the last token
+  Mamba1Scratch m1{};
+  std::vector<Mamba1State> states;         // [n_layer], into the arena (sized in create)
+  std::vector<detail::GemmScratch> gemm;   // [n_threads]
+};
+
+namespace {
+
+struct Plan {
+  size_t total = 0;
+  size_t resid, xn, out, logits, xz, xpad, u, dbc, dt, y;
+  std::vector<size_t> conv, ssm, gemm_a, gemm_b;
+  size_t cap_a = 0, cap_b = 0;
+};
+
+Plan plan(const Config& c, int64_t T, int n_threads) {
+  const int64_t dm = c.d_model, d = c.d_inner, N = c.d_state, K = c.d_conv, R = c.dt_rank,
+                V = c.vocab_size;
+  platform::ArenaPlan a;
+  Plan p;
+  for (int i = 0; i < c.n_layer; ++i) {  // state first: contiguous per sequence
+    p.conv.push_back(a.floats(size_t((K - 1) * d)));
+    p.ssm.push_back(a.floats(size_t(N * d)));
+  }
+  p.resid = a.floats(size_t(T * dm));
+  p.xn = a.floats(size_t(T * dm));
+  p.out = a.floats(size_t(T * dm));
+  p.logits = a.floats(size_t(V));
+  p.xz = a.floats(size_t(T * 2 * d));
+  p.xpad = a.floats(size_t((K - 1 + T) * d));
+  p.u = a.floats(size_t(T * d));
+  p.dbc = a.floats(size_t(T * (R + 2 * N)));
+  p.dt = a.floats(size_t(T * d));
+  p.y = a.floats(size_t(T * d));
+  detail::gemm_scratch_floats({{2 * d, dm}, {R + 2 * N, d}, {d, R}, {dm, d}, {V, dm}}, T,
+                              &p.cap_a, &p.cap_b);
+  for (int i = 0; i < n_threads; ++i) {
+    p.gemm_a.push_back(a.floats(p.cap_a));
+    p.gemm_b.push_back(a.floats(p.cap_b));
+  }
+  p.total = a.total();
+  return p;
+}
+
+Status check_limits(const SessionLimits& l) {
+  if (l.prefill_chunk < 1 || l.prefill_chunk > kMaxPrefillChunk)
+    return Status::error("SessionLimits.prefill_chunk = " + std::to_string(l.prefill_chunk) +
+                         " is out of range [1, " + std::to_string(kMaxPrefillChunk) + "]");
+  if (l.n_threads < 0 || l.n_threads > kMaxThreads)
+    return Status::error("SessionLimits.n_threads = " + std::to_string(l.n_threads) +
+                         " is out of range [0, " + std::to_string(kMaxThreads) + "]");
+  return Status();
+}
+
+}  // namespace
+
+Session::Session() = default;
+Session::~Session() = default;
+
+size_t Session::required_bytes(const Model& model, const SessionLimits& limits) {
+  if (!check_limits(limits).ok()) return 0;
+  return plan(model.config(), limits.prefill_chunk, platform::resolve_threads(limits.n_threads))
+      .total;
+}
+
+Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Model> model,
+                                                 const SessionLimits& limits) {
+  if (!model) return Status::error("Session::create: no model");
+  if (Status st = check_limits(limits); !st.ok()) return st;
+  const Config& c = model->config();
+  const int n_threads = platform::resolve_threads(limits.n_threads);
+  const Plan p = plan(c, limits.prefill_chunk, n_threads);
+
+  std::unique_ptr<Session> s(new Session());
+  s->model_ = std::move(model);
+  auto b = std::make_unique<Buffers>();
+  try {
+    b->block = platform::aligned_alloc_zeroed(p.total);
+  } catch (const std::bad_alloc&) {
+    return Status::error("Session::create: cannot allocate " + std::to_string(p.total) + " bytes");
+  }
+  uint8_t* base = b->block.get();
+  auto at = [base](size_t off) { return reinterpret_cast<float*>(base + off); };
+  b->bytes = p.total;
+  b->max_T = limits.prefill_chunk;
+  b->n_threads = n_threads;
+  b->kernels = &simd::kernels();
+  b->resid = at(p.resid);
+  b->xn = at(p.xn);
+  b->out = at(p.out);
+  b->logits = at(p.logits);
+  b->m1 = Mamba1Scratch{at(p.xz), at(p.xpad), at(p.u), at(p.dbc), at(p.dt), at(p.y)};
+  for (int i = 0; i < c.n_layer; ++i) b->states.push_back({at(p.conv[i]), at(p.ssm[i])});
+  for (int i = 0; i < n_threads; ++i)
+    b->gemm.push_back({at(p.gemm_a[i]), at(p.gemm_b[i]), p.cap_a, p.cap_b});
+  s->buf_ = std::move(b);
+  // Start the OpenMP team now, so its threads are not created inside the first prefill.
+  platform::parallel_for(n_threads, n_threads, 1, [](int, int64_t, int64_t) {});
+  return s;
+}
+
+void Session::reset() {
+  const Config& c = model_->config();
+  for (const Mamba1State& st : buf_->states) {
+    std::fill_n(st.conv, size_t(c.d_conv - 1) * c.d_inner, 0.0f);
+    std::fill_n(st.ssm, size_t(c.d_state) * c.d_inner, 0.0f);
+  }
+  std::fill_n(buf_->logits, size_t(c.vocab_size), 0.0f);
+  n_past_ = 0;
+}
+
+// One chunk of n <= max_T tokens through the whole model. logits_rows: null for the last row only
+// (into buf_->logits), else [n, vocab] for every row.
+void Session::forward(const int32_t* ids, int n, float* logits_rows) {
+  const detail::Weights& w = model_->weights();
+  const Config& c = w.config;
+  Buffers& b = *buf_;
+  const int64_t dm = c.d_model, V = c.vocab_size;
+  const detail::LinearCtx ctx{b.kernels, b.n_threads, b.gemm.data()};
+  detail::Tap tap{tap_, tap_user_, -1, n_past_};
+
+  for (int t = 0; t < n; ++t)
+    std::memcpy(b.resid + t * dm, w.embeddings + int64_t(ids[t]) * dm, size_t(dm) * sizeof(float));
+  tap("embeddings_out", b.resid, n, dm, dm);
+  for (int l = 0; l < c.n_layer; ++l) {
+    const detail::Mamba1Layer& L = w.layers[size_t(l)];
+    tap.layer = l;
+    for (int t = 0; t < n; ++t)
+      b.kernels->rmsnorm(b.xn + t * dm, b.resid + t * dm, L.norm, int(dm), c.layer_norm_epsilon);
+    tap("norm_out", b.xn, n, dm, dm);
+    detail::mamba1_mixer(c, L, ctx, b.m1, b.states[size_t(l)], b.xn, b.out, n, tap);
+    for (int64_t i = 0; i < n * dm; ++i) b.resid[i] += b.out[i];
+    tap("hidden", b.resid, n, dm, dm);
+  }
+  tap.layer = -1;
+  const int first = logits_rows ? 0 : n - 1;  // rows that need logits
+  for (int t = first; t < n; ++t)
+    b.kernels->rmsnorm(b.xn + t * dm, b.resid + t * dm, w.norm_f, int(dm), c.layer_norm_epsilon);
+  if (tap && !logits_rows) tap.row0 += n - 1;
+  tap("norm_f_out", b.xn + first * dm, n - first, dm, dm);
+  float* dst = logits_rows ? logits_rows : b.logits;
+  detail::linear(ctx, dst, V, b.xn + first * dm, dm, w.lm_head, nullptr, n - first, V, dm);
+  if (logits_rows) std::memcpy(b.logits, logits_rows + (n - 1) * V, size_t(V) * sizeof(float));
+  n_past_ += n;
+}
+
+Result<const float*> Session::prefill(const int32_t* ids, size_t n, float* all_logits) {
+  const int V = model_->config().vocab_size;
+  if (n == 0) return Status::error("prefill: no tokens");
+  if (!ids) return Status::error("prefill: null token array");
+  for (size_t i = 0; i < n; ++i)
+    if (ids[i] < 0 || ids[i] >= V)
+      return Status::error("prefill: token id " + std::to_string(ids[i]) + " at position " +
+                           std::to_string(i) + " is out of range [0, " + std::to_string(V) + ")");
+  for (size_t i = 0; i < n;) {
+    const int chunk = int(std::min<size_t>(n - i, size_t(buf_->max_T)));
+    forward(ids + i, chunk, all_logits ? all_logits + i * size_t(V) : nullptr);
+    i += size_t(chunk);
+  }
+  return static_cast<const float*>(buf_->logits);
+}
+
+Result<const float*> Session::step(int32_t id) {
+  const int V = model_->config().vocab_size;
+  if (id < 0 || id >= V)
+    return Status::error("step: token id " + std::to_string(id) + " is out of range [0, " +
+                         std::to_string(V) + ")");
+  forward(&id, 1, nullptr);
+  return static_cast<const float*>(buf_->logits);
+}
+
+const float* Session::logits() const { return buf_->logits; }
+int64_t Session::n_past() const { return n_past_; }
+size_t Session::bytes() const { return buf_->bytes; }
+const float* Session::conv_state(int layer) const { return buf_->states.at(size_t(layer)).conv; }
+const float* Session::ssm_state(int layer) const { return buf_->states.at(size_t(layer)).ssm; }
+
+}  // namespace mamba

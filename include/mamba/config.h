@@ -1,0 +1,37 @@
+// The model hyper-parameters that change the math, read from a Hugging Face config.json.
+// Names follow the Mamba paper and HF's MambaConfig; shapes elsewhere are written with them.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "mamba/status.h"
+
+namespace mamba {
+
+enum class Architecture { mamba1 };
+
+struct Config {
+  Architecture arch = Architecture::mamba1;
+  std::string model_type;      // "mamba"
+  int d_model = 0;             // hidden_size
+  int d_inner = 0;             // int(expand * hidden_size); HF ignores intermediate_size
+  int d_state = 0;             // state_size (N)
+  int d_conv = 0;              // conv_kernel (K)
+  int dt_rank = 0;             // time_step_rank, "auto" = ceil(hidden_size / 16) (R)
+  int n_layer = 0;             // num_hidden_layers
+  int vocab_size = 0;          // V, rows of the embedding (and of lm_head)
+  bool use_bias = false;       // in_proj / out_proj biases
+  bool use_conv_bias = true;   // conv1d bias
+  bool residual_in_fp32 = true;
+  bool tie_word_embeddings = true;  // absent key = true for "mamba"
+  float layer_norm_epsilon = 1e-5f;
+  int pad_token_id = 0, bos_token_id = 0, eos_token_id = 0;
+  std::string torch_dtype;     // informational: the stored weight dtype
+
+  // Parses config.json text; `where` names the file in error messages.
+  static Result<Config> parse(const std::string& json_text, const std::string& where);
+  static Result<Config> load(const std::string& path);
+};
+
+}  // namespace mamba

@@ -1,0 +1,59 @@
+// Chooses the kernel set once: the best this CPU supports, or the one MAMBA_ISA names.
+#include "simd/kernels.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include <xsimd/xsimd.hpp>
+
+namespace mamba::simd {
+
+#if defined(MAMBA_HAVE_X86_KERNELS)
+Kernels kernels_avx512();
+Kernels kernels_avx2();
+Kernels kernels_sse2();
+#endif
+#if defined(MAMBA_HAVE_NEON64_KERNELS)
+Kernels kernels_neon64();
+#endif
+Kernels kernels_scalar();
+
+std::vector<const Kernels*> available_kernels() {
+  // Built once; the tables are immutable afterwards.
+  static const std::vector<const Kernels*> sets = [] {
+    std::vector<const Kernels*> v;
+    const auto cpu = xsimd::available_architectures();
+    (void)cpu;
+#if defined(MAMBA_HAVE_X86_KERNELS)
+    static const Kernels avx512 = kernels_avx512(), avx2 = kernels_avx2(), sse2 = kernels_sse2();
+    if (cpu.avx512bw && cpu.avx512dq && cpu.fma3_avx2) v.push_back(&avx512);
+    if (cpu.fma3_avx2) v.push_back(&avx2);
+    if (cpu.sse2) v.push_back(&sse2);
+#endif
+#if defined(MAMBA_HAVE_NEON64_KERNELS)
+    static const Kernels neon64 = kernels_neon64();
+    v.push_back(&neon64);
+#endif
+    static const Kernels scalar = kernels_scalar();
+    v.push_back(&scalar);
+    return v;
+  }();
+  return sets;
+}
+
+const Kernels& kernels() {
+  static const Kernels* chosen = [] {
+    const auto sets = available_kernels();
+    if (const char* want = std::getenv("MAMBA_ISA"); want && *want) {
+      for (const Kernels* k : sets)
+        if (std::strcmp(k->name, want) == 0) return k;
+      std::fprintf(stderr, "mamba: MAMBA_ISA=%s is not available here; using %s\n", want,
+                   sets.front()->name);
+    }
+    return sets.front();
+  }();
+  return *chosen;
+}
+
+}  // namespace mamba::simd

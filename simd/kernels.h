@@ -1,0 +1,51 @@
+// The CPU kernels, one table per instruction set, chosen once at start-up. Every kernel works on a
+// range of channels (or rows) so callers can split work across threads; none allocates. The scalar
+// references they are tested against live in tests/reference.h.
+#pragma once
+
+#include <vector>
+
+namespace mamba::simd {
+
+// Mamba-1 selective scan over T tokens for channels [c0, c1):
+//   h[n, c] = exp(dt[t, c] * A[n, c]) * h[n, c] + dt[t, c] * u[t, c] * B[t, n]
+//   y[t, c] = sum_n h[n, c] * C[t, n] + D[c] * u[t, c]
+struct ScanArgs {
+  float* h;         // [N, d] SSM state, updated in place
+  float* y;         // [T, ldy]
+  const float* u;   // [T, ldu] conv output
+  const float* dt;  // [T, lddt] time step after softplus
+  const float* A;   // [N, d] = -exp(A_log), transposed
+  const float* B;   // [T, ldbc] (column n of row t is B[t, n])
+  const float* C;   // [T, ldbc]
+  const float* D;   // [d]
+  int T, d, N;
+  int ldy, ldu, lddt, ldbc;
+};
+
+struct Kernels {
+  const char* name;  // "avx512", "avx2", "sse2", "neon64", "scalar"
+  // y[i] = x[i] / sqrt(mean(x^2) + eps) * w[i], i < n
+  void (*rmsnorm)(float* y, const float* x, const float* w, int n, float eps);
+  // y[m] = dot(W[m, :K], x) (+ bias[m]) for rows m in [m0, m1); W row-major [M, K]
+  void (*gemv)(float* y, const float* W, const float* x, const float* bias, int K, int m0,
+               int m1);
+  // Depthwise causal conv1d + bias + SiLU for channels [c0, c1) and t < T:
+  //   u[t, c] = silu(b[c] + sum_k w[k, c] * xpad[t + k, c])
+  // xpad [(K - 1) + T, ldx] holds the K-1 previous inputs then the T new ones; w [K, d]; b may be
+  // null.
+  void (*conv1d_silu)(float* u, int ldu, const float* xpad, int ldx, const float* w,
+                      const float* b, int T, int K, int d, int c0, int c1);
+  // dt[t, c] = softplus(dt[t, c] + bias[c]) (torch's softplus: x for x > 20)
+  void (*softplus_bias)(float* dt, int ld, const float* bias, int T, int c0, int c1);
+  void (*selective_scan)(const ScanArgs& a, int c0, int c1);
+  // y[t, c] *= silu(z[t, c])
+  void (*mul_silu)(float* y, int ldy, const float* z, int ldz, int T, int c0, int c1);
+};
+
+// The best set this CPU runs, unless MAMBA_ISA names a lower one (for tests and debugging).
+const Kernels& kernels();
+// Every set compiled in that this CPU can run, best first; "scalar" is always last.
+std::vector<const Kernels*> available_kernels();
+
+}  // namespace mamba::simd

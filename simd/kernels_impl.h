@@ -1,0 +1,208 @@
+// Kernel bodies, written once against a tiny vector trait and instantiated per instruction set in
+// kernels_<isa>.cpp (each compiled with that ISA's flags). A kernel walks its range in full vectors
+// of V::width lanes and finishes the tail with the same body on Scalar, so sizes that are not a
+// multiple of the vector width need no padding. Include only from the per-ISA translation units.
+#pragma once
+
+#include <cmath>
+
+#include <xsimd/xsimd.hpp>
+
+#include "simd/kernels.h"
+
+namespace mamba::simd {
+namespace {
+
+// One float per "vector": the tail of every kernel, and the whole of the scalar set.
+struct Scalar {
+  using type = float;
+  static constexpr int width = 1;
+  static type load(const float* p) { return *p; }
+  static void store(float* p, type v) { *p = v; }
+  static type set(float v) { return v; }
+  static type fma(type a, type b, type c) { return a * b + c; }
+  static type exp(type v) { return std::exp(v); }
+  static type log1p(type v) { return std::log1p(v); }
+  static type select_gt(type x, float t, type a, type b) { return x > t ? a : b; }
+  static float sum(type v) { return v; }
+};
+
+template <class Arch>
+struct Vec {
+  using type = xsimd::batch<float, Arch>;
+  static constexpr int width = int(type::size);
+  static type load(const float* p) { return type::load_unaligned(p); }
+  static void store(float* p, type v) { v.store_unaligned(p); }
+  static type set(float v) { return type(v); }
+  static type fma(type a, type b, type c) { return xsimd::fma(a, b, c); }
+  static type exp(type v) { return xsimd::exp(v); }
+  static type log1p(type v) { return xsimd::log1p(v); }
+  static type select_gt(type x, float t, type a, type b) { return xsimd::select(x > type(t), a, b); }
+  static float sum(type v) { return xsimd::hadd(v); }
+};
+
+template <class V>
+inline typename V::type silu(typename V::type x) {
+  return x / (V::set(1.0f) + V::exp(-x));
+}
+
+// Runs body.template operator()<Vec>(i) over [begin, end) in full vectors, then the scalar tail.
+template <class V, class Body>
+inline void for_lanes(int begin, int end, Body&& body) {
+  int i = begin;
+  if constexpr (V::width > 1) {
+    for (; i + V::width <= end; i += V::width) body.template run<V>(i);
+  }
+  for (; i < end; ++i) body.template run<Scalar>(i);
+}
+
+// Per-lane bodies (namespace scope: local classes cannot have member templates). Each is run on
+// full vectors, then on Scalar for the tail.
+struct RmsScaleBody {
+  float* y; const float* x; const float* w; float scale;
+  template <class U> void run(int j) {
+    U::store(y + j, U::load(x + j) * U::set(scale) * U::load(w + j));
+  }
+};
+
+struct ConvBody {  // one token t: u = silu(b + sum_k w[k] * x[k])
+  float* u; const float* x; const float* w; const float* b; int ldx, K, d;
+  template <class U> void run(int c) {
+    auto acc = b ? U::load(b + c) : U::set(0.0f);
+    for (int k = 0; k < K; ++k)
+      acc = U::fma(U::load(w + size_t(k) * d + c), U::load(x + size_t(k) * ldx + c), acc);
+    U::store(u + c, silu<U>(acc));
+  }
+};
+
+struct SoftplusBody {
+  float* dt; const float* bias;
+  template <class U> void run(int c) {
+    auto x = U::load(dt + c) + U::load(bias + c);
+    // torch.nn.functional.softplus(beta=1, threshold=20): linear above the threshold.
+    U::store(dt + c, U::select_gt(x, 20.0f, x, U::log1p(U::exp(x))));
+  }
+};
+
+// One block of lanes through all T tokens, so the block's state stays in L1 across time.
+struct ScanBody {
+  const ScanArgs& a;
+  template <class U> void run(int c) {
+    const int d = a.d, N = a.N;
+    auto Dc = U::load(a.D + c);
+    for (int t = 0; t < a.T; ++t) {
+      auto dt = U::load(a.dt + size_t(t) * a.lddt + c);
+      auto u = U::load(a.u + size_t(t) * a.ldu + c);
+      auto dtu = dt * u;
+      const float* B = a.B + size_t(t) * a.ldbc;
+      const float* C = a.C + size_t(t) * a.ldbc;
+      auto y = Dc * u;
+      for (int n = 0; n < N; ++n) {
+        float* hp = a.h + size_t(n) * d + c;
+        auto dA = U::exp(dt * U::load(a.A + size_t(n) * d + c));
+        auto h = U::fma(dA, U::load(hp), dtu * U::set(B[n]));
+        U::store(hp, h);
+        y = U::fma(h, U::set(C[n]), y);
+      }
+      U::store(a.y + size_t(t) * a.ldy + c, y);
+    }
+  }
+};
+
+struct MulSiluBody {
+  float* y; const float* z;
+  template <class U> void run(int c) {
+    U::store(y + c, U::load(y + c) * silu<U>(U::load(z + c)));
+  }
+};
+
+template <class V>
+struct Impl {
+  static void rmsnorm(float* y, const float* x, const float* w, int n, float eps) {
+    using T = typename V::type;
+    T acc = V::set(0.0f);
+    int i = 0;
+    for (; i + V::width <= n; i += V::width) {
+      T v = V::load(x + i);
+      acc = V::fma(v, v, acc);
+    }
+    float ss = V::sum(acc);
+    for (; i < n; ++i) ss += x[i] * x[i];
+    RmsScaleBody body{y, x, w, 1.0f / std::sqrt(ss / float(n) + eps)};
+    for_lanes<V>(0, n, body);
+  }
+
+  // Four rows at a time so each load of x feeds four FMAs.
+  static void gemv(float* y, const float* W, const float* x, const float* bias, int K, int m0,
+                   int m1) {
+    using T = typename V::type;
+    int m = m0;
+    for (; m + 4 <= m1; m += 4) {
+      const float* w0 = W + size_t(m) * K;
+      const float* w1 = w0 + K;
+      const float* w2 = w1 + K;
+      const float* w3 = w2 + K;
+      T a0 = V::set(0.0f), a1 = a0, a2 = a0, a3 = a0;
+      int k = 0;
+      for (; k + V::width <= K; k += V::width) {
+        T xv = V::load(x + k);
+        a0 = V::fma(V::load(w0 + k), xv, a0);
+        a1 = V::fma(V::load(w1 + k), xv, a1);
+        a2 = V::fma(V::load(w2 + k), xv, a2);
+        a3 = V::fma(V::load(w3 + k), xv, a3);
+      }
+      float s0 = V::sum(a0), s1 = V::sum(a1), s2 = V::sum(a2), s3 = V::sum(a3);
+      for (; k < K; ++k) {
+        s0 += w0[k] * x[k]; s1 += w1[k] * x[k]; s2 += w2[k] * x[k]; s3 += w3[k] * x[k];
+      }
+      if (bias) { s0 += bias[m]; s1 += bias[m + 1]; s2 += bias[m + 2]; s3 += bias[m + 3]; }
+      y[m] = s0; y[m + 1] = s1; y[m + 2] = s2; y[m + 3] = s3;
+    }
+    for (; m < m1; ++m) {
+      const float* w0 = W + size_t(m) * K;
+      T a0 = V::set(0.0f);
+      int k = 0;
+      for (; k + V::width <= K; k += V::width) a0 = V::fma(V::load(w0 + k), V::load(x + k), a0);
+      float s0 = V::sum(a0);
+      for (; k < K; ++k) s0 += w0[k] * x[k];
+      y[m] = s0 + (bias ? bias[m] : 0.0f);
+    }
+  }
+
+  static void conv1d_silu(float* u, int ldu, const float* xpad, int ldx, const float* w,
+                          const float* b, int T, int K, int d, int c0, int c1) {
+    for (int t = 0; t < T; ++t) {
+      ConvBody body{u + size_t(t) * ldu, xpad + size_t(t) * ldx, w, b, ldx, K, d};
+      for_lanes<V>(c0, c1, body);
+    }
+  }
+
+  static void softplus_bias(float* dt, int ld, const float* bias, int T, int c0, int c1) {
+    for (int t = 0; t < T; ++t) {
+      SoftplusBody body{dt + size_t(t) * ld, bias};
+      for_lanes<V>(c0, c1, body);
+    }
+  }
+
+  static void selective_scan(const ScanArgs& a, int c0, int c1) {
+    ScanBody body{a};
+    for_lanes<V>(c0, c1, body);
+  }
+
+  static void mul_silu(float* y, int ldy, const float* z, int ldz, int T, int c0, int c1) {
+    for (int t = 0; t < T; ++t) {
+      MulSiluBody body{y + size_t(t) * ldy, z + size_t(t) * ldz};
+      for_lanes<V>(c0, c1, body);
+    }
+  }
+};
+
+template <class V>
+Kernels make_kernels(const char* name) {
+  return Kernels{name,          &Impl<V>::rmsnorm,        &Impl<V>::gemv,
+                 &Impl<V>::conv1d_silu, &Impl<V>::softplus_bias, &Impl<V>::selective_scan,
+                 &Impl<V>::mul_silu};
+}
+
+}  // namespace
+}  // namespace mamba::simd
