@@ -1,0 +1,82 @@
+// Helpers shared by the tests: bundled data paths, reading expected tensors, the fixtures'
+// tolerance rule.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/safetensors.h"
+
+namespace mamba::test {
+
+inline std::string data_dir() { return MAMBA_TEST_DATA; }
+inline std::string fixture_dir(const std::string& name) { return data_dir() + "/fixtures/" + name; }
+inline std::string bin_dir() { return MAMBA_BIN_DIR; }
+
+// expected.safetensors of a fixture, read with our own (validated) reader.
+class Expected {
+ public:
+  explicit Expected(const std::string& fixture)
+      : file_(std::make_unique<detail::SafetensorsFile>(fixture_dir(fixture) +
+                                                        "/expected.safetensors")) {}
+  bool has(const std::string& name) const { return file_->tensors().count(name) != 0; }
+  const detail::TensorView& view(const std::string& name) const { return file_->tensors().at(name); }
+  std::vector<float> f32(const std::string& name) const {
+    const auto& t = view(name);
+    std::vector<float> v(size_t(t.numel()));
+    detail::to_f32(t, v.data());
+    return v;
+  }
+  std::vector<int32_t> ids(const std::string& name) const {
+    const auto& t = view(name);
+    std::vector<int32_t> v(size_t(t.numel()));
+    for (size_t i = 0; i < v.size(); ++i) {
+      int64_t x;
+      std::memcpy(&x, t.data + 8 * i, 8);
+      v[i] = int32_t(x);
+    }
+    return v;
+  }
+
+ private:
+  std::unique_ptr<detail::SafetensorsFile> file_;
+};
+
+// The fixtures' fp32 rule: |got - expected| <= atol + rtol * |expected|, elementwise.
+struct Tolerance {
+  double atol = 2e-4, rtol = 1e-4;
+};
+
+inline ::testing::AssertionResult all_close(const float* got, const float* want, size_t n,
+                                            Tolerance tol = {}) {
+  size_t bad = 0, worst = 0;
+  double worst_excess = 0, max_abs = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const double diff = std::fabs(double(got[i]) - double(want[i]));
+    const double bound = tol.atol + tol.rtol * std::fabs(double(want[i]));
+    max_abs = std::max(max_abs, diff);
+    if (!(diff <= bound)) {  // also catches NaN
+      if (bad == 0 || diff - bound > worst_excess) { worst = i; worst_excess = diff - bound; }
+      ++bad;
+    }
+  }
+  if (bad == 0) return ::testing::AssertionSuccess() << "max abs diff " << max_abs;
+  return ::testing::AssertionFailure()
+         << bad << " of " << n << " elements out of tolerance; worst at " << worst << ": got "
+         << got[worst] << ", expected " << want[worst] << " (max abs diff " << max_abs << ")";
+}
+
+inline ::testing::AssertionResult all_close(const std::vector<float>& got,
+                                            const std::vector<float>& want, Tolerance tol = {}) {
+  if (got.size() != want.size())
+    return ::testing::AssertionFailure() << "size " << got.size() << " vs " << want.size();
+  return all_close(got.data(), want.data(), got.size(), tol);
+}
+
+}  // namespace mamba::test
