@@ -219,13 +219,16 @@ TEST_P(Fixture, PiecesAndStepsMatch) {
 INSTANTIATE_TEST_SUITE_P(Mamba1, Fixture,
                          ::testing::Combine(::testing::Values("mamba1-tiny", "mamba1-tiny-bf16",
                                                               "mamba1-tiny-fp16",
-                                                              "mamba1-tiny-sharded"),
+                                                              "mamba1-tiny-sharded",
+                                                              "generated/mamba1-bias-k3",
+                                                              "generated/mamba1-odd",
+                                                              "generated/mamba1-k1"),
                                             ::testing::Values(1, 2)),
                          [](const auto& info) {
                            std::string n = std::get<0>(info.param) + "_t" +
                                            std::to_string(std::get<1>(info.param));
                            for (char& ch : n)
-                             if (ch == '-') ch = '_';
+                             if (ch == '-' || ch == '/') ch = '_';
                            return n;
                          });
 
