@@ -3,6 +3,8 @@
 // short prompt; and the equivalences prefill == chunked prefill == prefill(k) + steps.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <fstream>
 #include <map>
 #include <string>
 #include <tuple>
@@ -263,6 +265,61 @@ TEST(Fixtures, RequiredBytesIsWhatCreateAllocates) {
     EXPECT_EQ((*s)->bytes(), need);
     EXPECT_GT(need, 0u);
   }
+}
+
+// The tools end to end: mamba-logits (prefill + steps) and mamba-generate (greedy ids).
+std::vector<float> read_npy_f32(const std::string& path, size_t* rows, size_t* cols) {
+  std::ifstream f(path, std::ios::binary);
+  char pre[10];
+  f.read(pre, 10);
+  const size_t hlen = size_t(uint8_t(pre[8])) | size_t(uint8_t(pre[9])) << 8;
+  std::string header(hlen, ' ');
+  f.read(header.data(), std::streamsize(hlen));
+  EXPECT_NE(header.find("'descr': '<f4'"), std::string::npos) << header;
+  const size_t open = header.find("'shape': (");
+  *rows = std::stoul(header.substr(open + 10));
+  *cols = std::stoul(header.substr(header.find(',', open) + 1));
+  std::vector<float> v(*rows * *cols);
+  f.read(reinterpret_cast<char*>(v.data()), std::streamsize(v.size() * 4));
+  EXPECT_TRUE(f.good());
+  return v;
+}
+
+std::string join(const std::vector<int32_t>& ids) {
+  std::string s;
+  for (int32_t id : ids) s += (s.empty() ? "" : ",") + std::to_string(id);
+  return s;
+}
+
+TEST(Tools, LogitsMatchFixtureForEveryDecodeFrom) {
+  const Expected e("mamba1-tiny");
+  const auto ids = e.ids("input_ids");
+  const auto want = e.f32("prefill_logits");
+  const std::string out = ::testing::TempDir() + "/mamba_logits_test.npy";
+  for (size_t k : {size_t(0), size_t(1), size_t(7), ids.size()}) {
+    const std::string cmd = bin_dir() + "/mamba-logits -m " + fixture_dir("mamba1-tiny") +
+                            " --ids " + join(ids) + " --decode-from " + std::to_string(k) +
+                            " --chunk 4 -t 2 --out " + out;
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    size_t rows = 0, cols = 0;
+    const auto got = read_npy_f32(out, &rows, &cols);
+    EXPECT_EQ(rows, ids.size());
+    EXPECT_EQ(cols, 512u);
+    EXPECT_TRUE(all_close(got, want)) << "--decode-from " << k;
+  }
+  std::remove(out.c_str());
+}
+
+TEST(Tools, GenerateGreedyIds) {
+  const Expected e("mamba1-tiny");
+  const std::string cmd = bin_dir() + "/mamba-generate -m " + fixture_dir("mamba1-tiny") +
+                          " --ids " + join(e.ids("input_ids")) + " -n 16 --temp 0";
+  std::FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_TRUE(p);
+  char line[4096] = {0};
+  ASSERT_TRUE(std::fgets(line, sizeof line, p));
+  EXPECT_EQ(pclose(p), 0);
+  EXPECT_EQ(std::string(line), join(e.ids("greedy_ids")) + "\n");
 }
 
 }  // namespace
