@@ -31,10 +31,10 @@ struct Reader {
     }
     const Json& v = j.at(key);
     if (!v.is_number_integer() && !(v.is_number_float() && v.get<double>() == std::floor(v.get<double>())))
-      fail(where, ": field '", key, "' must be an integer, got ", v.dump());
+      fail(where, ": field '", key, "' must be an integer, got ", detail::json_brief(v));
     const double d = v.get<double>();
     if (d < double(lo) || d > double(hi))
-      fail(where, ": field '", key, "' = ", v.dump(), " is out of range [", lo, ", ", hi, "]");
+      fail(where, ": field '", key, "' = ", detail::json_brief(v), " is out of range [", lo, ", ", hi, "]");
     return int64_t(d);
   }
   int64_t integer(const char* key, int64_t dflt, int64_t lo, int64_t hi) const {
@@ -49,13 +49,13 @@ struct Reader {
   bool boolean(const char* key, bool dflt) const {
     if (!has(key)) return dflt;
     if (!j.at(key).is_boolean())
-      fail(where, ": field '", key, "' must be true or false, got ", j.at(key).dump());
+      fail(where, ": field '", key, "' must be true or false, got ", detail::json_brief(j.at(key)));
     return j.at(key).get<bool>();
   }
   std::string string(const char* key, const char* dflt) const {
     if (!has(key)) return dflt;
     if (!j.at(key).is_string())
-      fail(where, ": field '", key, "' must be a string, got ", j.at(key).dump());
+      fail(where, ": field '", key, "' must be a string, got ", detail::json_brief(j.at(key)));
     return j.at(key).get<std::string>();
   }
 };

@@ -45,6 +45,25 @@ Json parse_python_json(const std::string& text, const std::string& where) {
   }
 }
 
+std::string json_brief(const Json& j, size_t max_chars) {
+  std::string s;
+  if (j.is_array()) {
+    s = "[";
+    for (size_t i = 0; i < j.size() && s.size() <= max_chars; ++i) {
+      const Json& e = j[i];
+      s += i ? "," : "";
+      s += e.is_array() ? "[...]" : e.is_object() ? "{...}" : e.dump();
+    }
+    s += "]";
+  } else if (j.is_object()) {
+    s = j.empty() ? "{}" : "{...}";
+  } else {
+    s = j.dump();
+  }
+  if (s.size() > max_chars) s = s.substr(0, max_chars) + "...";
+  return s;
+}
+
 double json_number(const Json& j, const std::string& where, const std::string& key) {
   if (j.is_number()) return j.get<double>();
   if (j.is_string()) {
@@ -53,7 +72,7 @@ double json_number(const Json& j, const std::string& where, const std::string& k
     if (v == "-Infinity") return -std::numeric_limits<double>::infinity();
     if (v == "NaN") return std::numeric_limits<double>::quiet_NaN();
   }
-  fail(where, ": field '", key, "' must be a number, got ", j.dump());
+  fail(where, ": field '", key, "' must be a number, got ", json_brief(j));
 }
 
 }  // namespace mamba::detail

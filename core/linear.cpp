@@ -19,7 +19,8 @@ class PlannedBlocking : public Eigen::internal::level3_blocking<float, float> {
   PlannedBlocking(const GemmScratch& s, Index M, Index T, Index K) {
     Index kc = K, mc = M, nc = T;
     Eigen::internal::computeProductBlockingSizes<float, float>(kc, mc, nc, Index(1));
-    // Planned capacity is computed from the same rule; clamping only guards the unexpected.
+    // Capacity was planned from the same rule at the largest T; Eigen's rule can still ask for
+    // a taller weight panel when fewer tokens run, so fit mc (and nc) to what was planned.
     if (size_t(kc * mc) > s.cap_a) mc = std::max<Index>(1, Index(s.cap_a) / kc);
     if (size_t(kc * nc) > s.cap_b) nc = std::max<Index>(1, Index(s.cap_b) / kc);
     m_kc = kc;

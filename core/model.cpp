@@ -124,7 +124,9 @@ size_t Model::weight_bytes() const { return weights_->bytes_per_token; }
 
 Result<std::shared_ptr<const Model>> Model::load(const std::string& dir) {
   try {
-    if (!platform::is_directory(dir)) fail(dir, ": model directory does not exist");
+    if (!platform::is_directory(dir))
+      fail(dir, platform::is_file(dir) ? ": is a file, not a model directory"
+                                       : ": model directory does not exist");
     Result<Config> config = Config::load(dir + "/config.json");
     if (!config.ok()) return config.status();
     std::shared_ptr<Model> model(new Model());
@@ -137,6 +139,8 @@ Result<std::shared_ptr<const Model>> Model::load(const std::string& dir) {
     return Status::error(e.what());
   } catch (const std::bad_alloc&) {
     return Status::error(dir + ": out of memory while loading the weights");
+  } catch (const std::exception& e) {  // nothing else is expected; still, never let it escape
+    return Status::error(dir + ": " + e.what());
   }
 }
 

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "core/json.h"
 #include "platform/error.h"
@@ -107,7 +108,7 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(path) {
 
   const uint8_t* data = file_.data() + 8 + n;
   const uint64_t data_size = size - 8 - n;
-  std::vector<std::pair<uint64_t, uint64_t>> ranges;  // non-empty [begin, end), for overlaps
+  std::vector<std::tuple<uint64_t, uint64_t, std::string>> ranges;  // non-empty [begin, end), tensor
   for (const auto& [name, entry] : header.items()) {
     if (name == "__metadata__") continue;
     const std::string where = path + ": tensor '" + name + "'";
@@ -121,15 +122,16 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(path) {
     if (!entry.contains("shape") || !entry["shape"].is_array()) fail(where, ": missing shape");
     uint64_t bytes = dtype_size(t.dtype);
     for (const Json& d : entry["shape"]) {
-      if (!d.is_number_unsigned()) fail(where, ": shape ", entry["shape"].dump(), " has a non-integer or negative dimension");
+      if (!d.is_number_unsigned()) fail(where, ": shape ", json_brief(entry["shape"]), " has a non-integer or negative dimension");
       const uint64_t v = d.get<uint64_t>();
       if (v > (uint64_t(1) << 40) || __builtin_mul_overflow(bytes, v, &bytes))
-        fail(where, ": shape ", entry["shape"].dump(), " is too large");
+        fail(where, ": shape ", json_brief(entry["shape"]), " is too large");
       t.shape.push_back(int64_t(v));
     }
-    const Json& off = entry.contains("data_offsets") ? entry["data_offsets"] : Json();
+    static const Json kNull;  // (a temporary here would deep-copy data_offsets, recursively)
+    const Json& off = entry.contains("data_offsets") ? entry["data_offsets"] : kNull;
     if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
-      fail(where, ": data_offsets must be [begin, end], got ", off.dump());
+      fail(where, ": data_offsets must be [begin, end], got ", json_brief(off));
     const uint64_t b = off[0].get<uint64_t>(), e = off[1].get<uint64_t>();
     if (b > e) fail(where, ": data_offsets [", b, ", ", e, "] end before they begin");
     if (e > data_size)
@@ -139,14 +141,17 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(path) {
            " and shape ", t.shape_str(), " need ", bytes);
     t.data = data + b;
     t.bytes = size_t(bytes);
-    if (bytes > 0) ranges.emplace_back(b, e);
+    if (bytes > 0) ranges.emplace_back(b, e, name);
     tensors_.emplace(name, std::move(t));
   }
   std::sort(ranges.begin(), ranges.end());
-  for (size_t i = 1; i < ranges.size(); ++i)
-    if (ranges[i].first < ranges[i - 1].second)
-      fail(path, ": tensor data ranges [", ranges[i - 1].first, ", ", ranges[i - 1].second,
-           ") and [", ranges[i].first, ", ", ranges[i].second, ") overlap");
+  for (size_t i = 1; i < ranges.size(); ++i) {
+    const auto& [b0, e0, name0] = ranges[i - 1];
+    const auto& [b1, e1, name1] = ranges[i];
+    if (b1 < e0)
+      fail(path, ": the data of tensors '", name0, "' [", b0, ", ", e0, ") and '", name1, "' [", b1,
+           ", ", e1, ") overlap");
+  }
 }
 
 Checkpoint::Checkpoint(const std::string& dir) {

@@ -14,7 +14,8 @@ int main(int argc, char** argv) {
   bool ignore_eos = false;
   mamba::SamplerParams sp;
   app.add_option("--ids", ids_text, "prompt: comma-separated token ids")->required();
-  app.add_option("-n,--n-predict", n_new, "tokens to generate")->check(CLI::NonNegativeNumber);
+  app.add_option("-n,--n-predict", n_new, "tokens to generate")
+      ->check(CLI::Range(int64_t(0), int64_t(1) << 50));
   app.add_option("--temp", sp.temperature, "sampling temperature; 0 = greedy (default)");
   app.add_option("--top-k", sp.top_k, "keep the k most likely tokens (0 = all)");
   app.add_option("--top-p", sp.top_p, "keep the smallest set of tokens with this much mass");

@@ -36,11 +36,13 @@ int main(int argc, char** argv) {
   std::string ids_text, out;
   int64_t decode_from = -1;
   app.add_option("--ids", ids_text, "comma-separated token ids")->required();
-  app.add_option("--decode-from", decode_from,
+  CLI::Option* decode_opt = app.add_option("--decode-from", decode_from,
                  "positions >= K are fed one at a time through step() (default: T, all prefill)");
   app.add_option("--out", out, "output .npy file")->required();
   CLI11_PARSE(app, argc, argv);
 
+  if (decode_opt->count() > 0 && decode_from < 0)
+    return mamba::cli::error(prog, "--decode-from " + std::to_string(decode_from) + " must be >= 0");
   auto ids = mamba::cli::parse_ids(ids_text);
   if (!ids.ok()) return mamba::cli::error(prog, ids.message());
   const int64_t T = int64_t(ids->size());
@@ -60,7 +62,7 @@ int main(int argc, char** argv) {
   }
   for (int64_t t = K; t < T; ++t) {
     auto r = s.step((*ids)[size_t(t)]);
-    if (!r.ok()) return mamba::cli::error(prog, r.message());
+    if (!r.ok()) return mamba::cli::error(prog, r.message() + " (position " + std::to_string(t) + ")");
     std::copy(r.value(), r.value() + V, logits.begin() + t * V);
   }
   if (!write_npy(out, logits.data(), size_t(T), V))
