@@ -1,6 +1,8 @@
-// Projections y = x W^T (+ b), the bulk of the arithmetic. Over a chunk of tokens they run as
-// Eigen's blocked GEMM kernel with packing buffers planned at init (Eigen's own product API would
-// heap-allocate them), split across threads by weight rows; a single token runs as the xsimd GEMV.
+// Matrix products without hidden allocations. Eigen's blocked GEMM kernel is called directly with
+// packing buffers planned at init (Eigen's own product API would heap-allocate them):
+//   - linear(): projections y = x W^T (+ b) over a chunk of tokens, split across threads by
+//     weight rows; a single token runs as the xsimd GEMV instead.
+//   - gemm_acc(): Y += A B for any row/column-major A and B, on the calling thread (the SSD).
 #pragma once
 
 #include <cstddef>
@@ -11,20 +13,35 @@
 
 namespace mamba::detail {
 
-struct GemmShape {
-  int64_t M, K;  // weight [M, K]
-};
-
 // Per-thread packing buffers for Eigen's GEMM kernel.
 struct GemmScratch {
-  float* a = nullptr;  // packed weight panel, cap_a floats
-  float* b = nullptr;  // packed activations panel, cap_b floats
+  float* a = nullptr;  // packed lhs panel, cap_a floats
+  float* b = nullptr;  // packed rhs panel, cap_b floats
   size_t cap_a = 0, cap_b = 0;
 };
 
-// Floats of packing buffer one thread needs for these weight shapes and up to max_T rows.
-void gemm_scratch_floats(const std::vector<GemmShape>& shapes, int64_t max_T, size_t* cap_a,
+// A product Y[rows, cols] = A[rows, depth] B[depth, cols] that a session will run.
+struct GemmShape {
+  int64_t rows, cols, depth;
+};
+
+// Floats of packing buffer one thread needs for every product in `shapes` (or smaller ones).
+void gemm_scratch_floats(const std::vector<GemmShape>& shapes, size_t* cap_a, size_t* cap_b);
+
+// The same for linear() with these weights [M, K] over up to max_T tokens.
+struct WeightShape {
+  int64_t M, K;
+};
+void gemm_scratch_floats(const std::vector<WeightShape>& weights, int64_t max_T, size_t* cap_a,
                          size_t* cap_b);
+
+enum class Order { row_major, col_major };
+
+// Y[M, N] (row-major, row stride ldy) += A[M, K] B[K, N]; A and B in the given storage orders
+// with leading dimensions lda, ldb.
+template <Order AOrder, Order BOrder>
+void gemm_acc(const GemmScratch& s, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+              const float* B, int64_t ldb, float* Y, int64_t ldy);
 
 struct LinearCtx {
   const simd::Kernels* k;
@@ -33,6 +50,7 @@ struct LinearCtx {
 };
 
 // y[T, M] (row stride ldy) = x[T, K] (row stride ldx) W[M, K]^T + bias[M] (bias may be null).
+// Its GemmShape is {T, M, K}.
 void linear(const LinearCtx& ctx, float* y, int64_t ldy, const float* x, int64_t ldx,
             const float* W, const float* bias, int64_t T, int64_t M, int64_t K);
 

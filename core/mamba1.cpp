@@ -1,6 +1,6 @@
 #include "core/mamba1.h"
 
-#include <cstring>
+#include "core/conv.h"
 
 #include "platform/threads.h"
 
@@ -11,7 +11,7 @@ constexpr int64_t kLaneGrain = 16;  // channels per thread slice: whole 64-byte 
 }
 
 void mamba1_mixer(const Config& c, const Mamba1Layer& L, const LinearCtx& ctx,
-                  const Mamba1Scratch& s, const Mamba1State& state, const float* xn, float* out,
+                  const Mamba1Scratch& s, const LayerState& state, const float* xn, float* out,
                   int64_t T, const Tap& tap) {
   const int64_t dm = c.d_model, d = c.d_inner, N = c.d_state, K = c.d_conv, R = c.dt_rank;
   const int64_t ldbc = R + 2 * N;
@@ -21,16 +21,8 @@ void mamba1_mixer(const Config& c, const Mamba1Layer& L, const LinearCtx& ctx,
   linear(ctx, s.xz, 2 * d, xn, dm, L.in_proj, L.in_proj_bias, T, 2 * d, dm);
   tap("in_proj_out", s.xz, T, 2 * d, 2 * d);
 
-  // 2. Causal depthwise conv over [previous K-1 inputs, this chunk's x], then SiLU. The last K-1
-  //    inputs become the new conv state.
-  const size_t row = size_t(d) * sizeof(float);
-  std::memcpy(s.xpad, state.conv, size_t(K - 1) * row);
-  for (int64_t t = 0; t < T; ++t) std::memcpy(s.xpad + (K - 1 + t) * d, s.xz + t * 2 * d, row);
-  std::memcpy(state.conv, s.xpad + T * d, size_t(K - 1) * row);
-  platform::parallel_for(ctx.n_threads, d, kLaneGrain, [&](int, int64_t c0, int64_t c1) {
-    k.conv1d_silu(s.u, int(d), s.xpad, int(d), L.conv_w, L.conv_b, int(T), int(K), int(d),
-                  int(c0), int(c1));
-  });
+  // 2. Causal depthwise conv over [previous K-1 inputs, this chunk's x], then SiLU.
+  causal_conv_silu(ctx, state.conv, s.xpad, s.xz, 2 * d, L.conv_w, L.conv_b, T, K, d, s.u);
   tap("conv_out", s.u, T, d, d);
 
   // 3. x_proj -> (dt_low [R], B [N], C [N]);  4. dt = softplus(dt_proj(dt_low) + bias).

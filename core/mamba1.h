@@ -20,14 +20,14 @@ struct Mamba1Scratch {
 };
 
 // Recurrent state of one layer (fp32 whatever the weights are).
-struct Mamba1State {
-  float* conv;  // [d_conv - 1, d_inner]  last raw conv inputs, oldest first
-  float* ssm;   // [d_state, d_inner]
+struct LayerState {
+  float* conv;  // [d_conv - 1, conv_dim]  last raw conv inputs, oldest first
+  float* ssm;   // Mamba-1 [d_state, d_inner]; Mamba-2 [n_heads, head_dim, d_state]
 };
 
 // out[T, d_model] = mixer(xn[T, d_model]), advancing `state` by T tokens.
 void mamba1_mixer(const Config& c, const Mamba1Layer& L, const LinearCtx& ctx,
-                  const Mamba1Scratch& s, const Mamba1State& state, const float* xn, float* out,
+                  const Mamba1Scratch& s, const LayerState& state, const float* xn, float* out,
                   int64_t T, const Tap& tap);
 
 }  // namespace mamba::detail

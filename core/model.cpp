@@ -76,16 +76,9 @@ const float* transposed(Binder& b, const float* src, int64_t rows, int64_t cols,
   return dst;
 }
 
-void bind_mamba1(detail::Weights& w) {
+void bind_mamba1_layers(detail::Weights& w, Binder& b) {
   const Config& c = w.config;
-  Binder b(w);
-  const int64_t V = c.vocab_size, dm = c.d_model, d = c.d_inner, N = c.d_state, K = c.d_conv,
-                R = c.dt_rank;
-  // Old conversions name the embedding 'backbone.embedding.weight'; HF renames it on load.
-  const char* emb = w.checkpoint->find("backbone.embeddings.weight") ? "backbone.embeddings.weight"
-                    : w.checkpoint->find("backbone.embedding.weight") ? "backbone.embedding.weight"
-                                                                       : "backbone.embeddings.weight";
-  w.embeddings = b.f32(emb, {V, dm});
+  const int64_t dm = c.d_model, d = c.d_inner, N = c.d_state, K = c.d_conv, R = c.dt_rank;
   for (int i = 0; i < c.n_layer; ++i) {
     const std::string p = "backbone.layers." + std::to_string(i) + ".";
     const std::string m = p + "mixer.";
@@ -102,8 +95,51 @@ void bind_mamba1(detail::Weights& w) {
     L.D = b.f32(m + "D", {d});
     L.out_proj = b.f32(m + "out_proj.weight", {dm, d});
     L.out_proj_bias = b.optional_f32(c.use_bias, m + "out_proj.bias", {dm});
-    w.layers.push_back(L);
+    w.mamba1_layers.push_back(L);
   }
+}
+
+void bind_mamba2_layers(detail::Weights& w, Binder& b) {
+  const Config& c = w.config;
+  const int64_t dm = c.d_model, d = c.d_inner, K = c.d_conv, H = c.n_heads, C = c.conv_dim();
+  for (int i = 0; i < c.n_layer; ++i) {
+    const std::string p = "backbone.layers." + std::to_string(i) + ".";
+    const std::string m = p + "mixer.";
+    detail::Mamba2Layer L{};
+    // mamba_ssm checkpoints may carry a gated MLP in in_proj (d_mlp > 0; HF's never do): its
+    // width follows from the tensor's rows, and out_proj must then be d_mlp wider too.
+    int64_t d_mlp = 0;
+    if (const TensorView* t = w.checkpoint->find(m + "in_proj.weight");
+        t && t->shape.size() == 2 && t->shape[0] > d + C + H && (t->shape[0] - d - C - H) % 2 == 0)
+      d_mlp = (t->shape[0] - d - C - H) / 2;
+    const int64_t W = 2 * d_mlp + d + C + H;
+    L.d_mlp = int(d_mlp);
+    L.norm = b.f32(p + "norm.weight", {dm});
+    L.in_proj = b.f32(m + "in_proj.weight", {W, dm});
+    L.in_proj_bias = b.optional_f32(c.use_bias, m + "in_proj.bias", {W});
+    L.conv_w = transposed(b, b.f32(m + "conv1d.weight", {C, 1, K}), C, K, [](float v) { return v; });
+    L.conv_b = b.optional_f32(c.use_conv_bias, m + "conv1d.bias", {C});
+    L.dt_bias = b.f32(m + "dt_bias", {H});
+    L.A = transposed(b, b.f32(m + "A_log", {H}), 1, H, [](float v) { return -std::exp(v); });
+    L.D = b.f32(m + "D", {H});
+    L.gate_norm = b.f32(m + "norm.weight", {d});
+    L.out_proj = b.f32(m + "out_proj.weight", {dm, d_mlp + d});
+    L.out_proj_bias = b.optional_f32(c.use_bias, m + "out_proj.bias", {dm});
+    w.mamba2_layers.push_back(L);
+  }
+}
+
+void bind(detail::Weights& w) {
+  const Config& c = w.config;
+  Binder b(w);
+  const int64_t V = c.vocab_size, dm = c.d_model;
+  // Old conversions name the embedding 'backbone.embedding.weight'; HF renames it on load.
+  const char* emb = w.checkpoint->find("backbone.embeddings.weight") ? "backbone.embeddings.weight"
+                    : w.checkpoint->find("backbone.embedding.weight") ? "backbone.embedding.weight"
+                                                                       : "backbone.embeddings.weight";
+  w.embeddings = b.f32(emb, {V, dm});
+  if (c.arch == Architecture::mamba1) bind_mamba1_layers(w, b);
+  else bind_mamba2_layers(w, b);
   w.norm_f = b.f32("backbone.norm_f.weight", {dm});
   // A tied checkpoint may still store lm_head.weight (some conversions do); HF ties it to the
   // embeddings regardless, and so do we.
@@ -133,7 +169,7 @@ Result<std::shared_ptr<const Model>> Model::load(const std::string& dir) {
     detail::Weights& w = *model->weights_;
     w.config = config.value();
     w.checkpoint = std::make_unique<Checkpoint>(dir);
-    bind_mamba1(w);
+    bind(w);
     return std::shared_ptr<const Model>(std::move(model));
   } catch (const platform::LoadError& e) {
     return Status::error(e.what());

@@ -7,6 +7,7 @@
 
 #include "core/linear.h"
 #include "core/mamba1.h"
+#include "core/mamba2.h"
 #include "core/tap.h"
 #include "core/weights.h"
 #include "platform/arena.h"
@@ -15,8 +16,9 @@
 
 namespace mamba {
 
+using detail::LayerState;
 using detail::Mamba1Scratch;
-using detail::Mamba1State;
+using detail::Mamba2Scratch;
 
 constexpr int kMaxPrefillChunk = 1 << 16;
 constexpr int kMaxThreads = 1024;
@@ -32,8 +34,9 @@ struct Session::Buffers {
   float* xn = nullptr;      // [max_T, d_model] RMSNorm output (block input / final norm)
   float* out = nullptr;     // [max_T, d_model] mixer output
   float* logits = nullptr;  // [vocab] logits after the last token
-  Mamba1Scratch m1{};
-  std::vector<Mamba1State> states;         // [n_layer], into the arena (sized in create)
+  Mamba1Scratch m1{};                      // when arch == mamba1
+  Mamba2Scratch m2{};                      // when arch == mamba2
+  std::vector<LayerState> states;          // [n_layer], into the arena (sized in create)
   std::vector<detail::GemmScratch> gemm;   // [n_threads]
 };
 
@@ -41,38 +44,74 @@ namespace {
 
 struct Plan {
   size_t total = 0;
-  size_t resid, xn, out, logits, xz, xpad, u, dbc, dt, y;
+  size_t resid, xn, out, logits;
+  size_t xz, xpad, u, dbc, dt, y;  // Mamba-1 scratch
+  size_t zx, G, M, wB, cs, dth;    // Mamba-2 scratch (with xpad, u, dt, y)
+  int ssd_L = 0;
   std::vector<size_t> conv, ssm, gemm_a, gemm_b;
   size_t cap_a = 0, cap_b = 0;
 };
 
-Plan plan(const Config& c, int64_t T, int n_threads) {
-  const int64_t dm = c.d_model, d = c.d_inner, N = c.d_state, K = c.d_conv, R = c.dt_rank,
-                V = c.vocab_size;
+// Width of Mamba-2's in_proj output and of its out_proj input (the optional MLP part included).
+int64_t mamba2_in_width(const Config& c, int d_mlp) {
+  return 2 * d_mlp + c.d_inner + c.conv_dim() + c.n_heads;
+}
+
+Plan plan(const Config& c, int d_mlp, int64_t T, int n_threads) {
+  const int64_t dm = c.d_model, d = c.d_inner, N = c.d_state, K = c.d_conv, V = c.vocab_size,
+                C = c.conv_dim();
+  const bool m2 = c.arch == Architecture::mamba2;
+  const int64_t ssm_floats = m2 ? int64_t(c.n_heads) * c.head_dim * N : N * d;
   platform::ArenaPlan a;
   Plan p;
   for (int i = 0; i < c.n_layer; ++i) {  // state first: contiguous per sequence
-    p.conv.push_back(a.floats(size_t((K - 1) * d)));
-    p.ssm.push_back(a.floats(size_t(N * d)));
+    p.conv.push_back(a.floats(size_t((K - 1) * C)));
+    p.ssm.push_back(a.floats(size_t(ssm_floats)));
   }
   p.resid = a.floats(size_t(T * dm));
   p.xn = a.floats(size_t(T * dm));
   p.out = a.floats(size_t(T * dm));
   p.logits = a.floats(size_t(V));
-  p.xz = a.floats(size_t(T * 2 * d));
-  p.xpad = a.floats(size_t((K - 1 + T) * d));
-  p.u = a.floats(size_t(T * d));
-  p.dbc = a.floats(size_t(T * (R + 2 * N)));
-  p.dt = a.floats(size_t(T * d));
-  p.y = a.floats(size_t(T * d));
-  detail::gemm_scratch_floats({{2 * d, dm}, {R + 2 * N, d}, {d, R}, {dm, d}, {V, dm}}, T,
-                              &p.cap_a, &p.cap_b);
+  p.xpad = a.floats(size_t((K - 1 + T) * C));
+  p.u = a.floats(size_t(T * C));
+  std::vector<detail::GemmShape> shapes = {{T, V, dm}};
+  if (!m2) {
+    const int64_t R = c.dt_rank;
+    p.xz = a.floats(size_t(T * 2 * d));
+    p.dbc = a.floats(size_t(T * (R + 2 * N)));
+    p.dt = a.floats(size_t(T * d));
+    p.y = a.floats(size_t(T * d));
+    for (auto [M, Kw] : {std::pair{2 * d, dm}, {R + 2 * N, d}, {d, R}, {dm, d}})
+      shapes.push_back({T, M, Kw});
+  } else {
+    const int64_t W = mamba2_in_width(c, d_mlp), H = c.n_heads, L = std::min<int64_t>(c.chunk_size, T);
+    p.ssd_L = int(L);
+    p.zx = a.floats(size_t(T * W));
+    p.dt = a.floats(size_t(T * H));
+    p.y = a.floats(size_t(T * (d_mlp + d)));
+    p.G = a.floats(size_t(c.n_groups * L * L));
+    p.M = a.floats(size_t(n_threads * L * L));
+    p.wB = a.floats(size_t(n_threads * L * N));
+    p.cs = a.floats(size_t(n_threads * L));
+    p.dth = a.floats(size_t(n_threads * L));
+    shapes.push_back({T, W, dm});
+    shapes.push_back({T, dm, d_mlp + d});
+    detail::mamba2_gemm_shapes(c, int(L), &shapes);
+  }
+  detail::gemm_scratch_floats(shapes, &p.cap_a, &p.cap_b);
   for (int i = 0; i < n_threads; ++i) {
     p.gemm_a.push_back(a.floats(p.cap_a));
     p.gemm_b.push_back(a.floats(p.cap_b));
   }
   p.total = a.total();
   return p;
+}
+
+// The gated-MLP width of a Mamba-2 model's layers (0 for HF checkpoints and for Mamba-1).
+int model_d_mlp(const Model& m) {
+  int d_mlp = 0;
+  for (const auto& L : m.weights().mamba2_layers) d_mlp = std::max(d_mlp, L.d_mlp);
+  return d_mlp;
 }
 
 Status check_limits(const SessionLimits& l) {
@@ -92,7 +131,8 @@ Session::~Session() = default;
 
 size_t Session::required_bytes(const Model& model, const SessionLimits& limits) {
   if (!check_limits(limits).ok()) return 0;
-  return plan(model.config(), limits.prefill_chunk, platform::resolve_threads(limits.n_threads))
+  return plan(model.config(), model_d_mlp(model), limits.prefill_chunk,
+              platform::resolve_threads(limits.n_threads))
       .total;
 }
 
@@ -102,7 +142,7 @@ Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Model> mo
   if (Status st = check_limits(limits); !st.ok()) return st;
   const Config& c = model->config();
   const int n_threads = platform::resolve_threads(limits.n_threads);
-  const Plan p = plan(c, limits.prefill_chunk, n_threads);
+  const Plan p = plan(c, model_d_mlp(*model), limits.prefill_chunk, n_threads);
 
   std::unique_ptr<Session> s(new Session());
   s->model_ = std::move(model);
@@ -122,7 +162,11 @@ Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Model> mo
   b->xn = at(p.xn);
   b->out = at(p.out);
   b->logits = at(p.logits);
-  b->m1 = Mamba1Scratch{at(p.xz), at(p.xpad), at(p.u), at(p.dbc), at(p.dt), at(p.y)};
+  if (c.arch == Architecture::mamba1)
+    b->m1 = Mamba1Scratch{at(p.xz), at(p.xpad), at(p.u), at(p.dbc), at(p.dt), at(p.y)};
+  else
+    b->m2 = Mamba2Scratch{at(p.zx), at(p.xpad), at(p.u), at(p.dt), at(p.y), at(p.G), p.ssd_L,
+                          at(p.M), at(p.wB), at(p.cs), at(p.dth)};
   for (int i = 0; i < c.n_layer; ++i) b->states.push_back({at(p.conv[i]), at(p.ssm[i])});
   for (int i = 0; i < n_threads; ++i)
     b->gemm.push_back({at(p.gemm_a[i]), at(p.gemm_b[i]), p.cap_a, p.cap_b});
@@ -134,9 +178,10 @@ Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Model> mo
 
 void Session::reset() {
   const Config& c = model_->config();
-  for (const Mamba1State& st : buf_->states) {
-    std::fill_n(st.conv, size_t(c.d_conv - 1) * c.d_inner, 0.0f);
-    std::fill_n(st.ssm, size_t(c.d_state) * c.d_inner, 0.0f);
+  const size_t ssm_floats = size_t(c.d_state) * c.d_inner;  // [H, P, N] or [N, d]: same count
+  for (const LayerState& st : buf_->states) {
+    std::fill_n(st.conv, size_t(c.d_conv - 1) * c.conv_dim(), 0.0f);
+    std::fill_n(st.ssm, ssm_floats, 0.0f);
   }
   std::fill_n(buf_->logits, size_t(c.vocab_size), 0.0f);
   n_past_ = 0;
@@ -156,12 +201,18 @@ void Session::forward(const int32_t* ids, int n, float* logits_rows) {
     std::memcpy(b.resid + t * dm, w.embeddings + int64_t(ids[t]) * dm, size_t(dm) * sizeof(float));
   tap("embeddings_out", b.resid, n, dm, dm);
   for (int l = 0; l < c.n_layer; ++l) {
-    const detail::Mamba1Layer& L = w.layers[size_t(l)];
+    const bool m1 = c.arch == Architecture::mamba1;
+    const float* norm = m1 ? w.mamba1_layers[size_t(l)].norm : w.mamba2_layers[size_t(l)].norm;
     tap.layer = l;
     for (int t = 0; t < n; ++t)
-      b.kernels->rmsnorm(b.xn + t * dm, b.resid + t * dm, L.norm, int(dm), c.layer_norm_epsilon);
+      b.kernels->rmsnorm(b.xn + t * dm, b.resid + t * dm, norm, int(dm), c.layer_norm_epsilon);
     tap("norm_out", b.xn, n, dm, dm);
-    detail::mamba1_mixer(c, L, ctx, b.m1, b.states[size_t(l)], b.xn, b.out, n, tap);
+    if (m1)
+      detail::mamba1_mixer(c, w.mamba1_layers[size_t(l)], ctx, b.m1, b.states[size_t(l)], b.xn,
+                           b.out, n, tap);
+    else
+      detail::mamba2_mixer(c, w.mamba2_layers[size_t(l)], ctx, b.m2, b.states[size_t(l)], b.xn,
+                           b.out, n, tap);
     for (int64_t i = 0; i < n * dm; ++i) b.resid[i] += b.out[i];
     tap("hidden", b.resid, n, dm, dm);
   }

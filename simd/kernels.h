@@ -23,6 +23,23 @@ struct ScanArgs {
   int ldy, ldu, lddt, ldbc;
 };
 
+// Mamba-2 SSM recurrence over T tokens for heads [h0, h1); head h reads B/C group
+// h / (H / G):
+//   h[h, p, n] = exp(dt[t, h] * A[h]) * h[h, p, n] + dt[t, h] * x[t, h*P + p] * B[t, g*N + n]
+//   y[t, h*P + p] = sum_n h[h, p, n] * C[t, g*N + n] + D[h] * x[t, h*P + p]
+struct SsdArgs {
+  float* h;         // [H, P, N] SSM state, updated in place
+  float* y;         // [T, ldy]
+  const float* x;   // [T, ldx]
+  const float* dt;  // [T, lddt] after softplus and clamp
+  const float* A;   // [H] = -exp(A_log)
+  const float* B;   // [T, ldbc]
+  const float* C;   // [T, ldbc]
+  const float* D;   // [H]
+  int T, H, P, N, G;
+  int ldy, ldx, lddt, ldbc;
+};
+
 struct Kernels {
   const char* name;  // "avx512", "avx2", "sse2", "neon64", "scalar"
   // y[i] = x[i] / sqrt(mean(x^2) + eps) * w[i], i < n
@@ -41,6 +58,11 @@ struct Kernels {
   void (*selective_scan)(const ScanArgs& a, int c0, int c1);
   // y[t, c] *= silu(z[t, c])
   void (*mul_silu)(float* y, int ldy, const float* z, int ldz, int T, int c0, int c1);
+  void (*ssd_step)(const SsdArgs& a, int h0, int h1);
+  // The SSD intra-chunk matrix of one head, row t of L (lower triangle, zeros above):
+  //   M[t, s] = G[t, s] * exp(cs[t] - cs[s]) * dt[s] for s <= t
+  // G [L, L] = C B^T of the head's group, cs [L] the within-chunk cumulative sum of dt * A.
+  void (*ssd_decay_mask)(float* M, const float* G, const float* cs, const float* dt, int L);
 };
 
 // The best set this CPU runs, unless MAMBA_ISA names a lower one (for tests and debugging).

@@ -116,6 +116,13 @@ struct MulSiluBody {
   }
 };
 
+struct DecayMaskBody {
+  float* M; const float* G; const float* cs; const float* dt; float cs_t;
+  template <class U> void run(int s) {
+    U::store(M + s, U::load(G + s) * U::exp(U::set(cs_t) - U::load(cs + s)) * U::load(dt + s));
+  }
+};
+
 template <class V>
 struct Impl {
   static void rmsnorm(float* y, const float* x, const float* w, int n, float eps) {
@@ -195,13 +202,63 @@ struct Impl {
       for_lanes<V>(c0, c1, body);
     }
   }
+
+  // Vectorised across N (d_state), one (head, p) row of the state at a time.
+  static void ssd_step(const SsdArgs& a, int h0, int h1) {
+    using T = typename V::type;
+    const int P = a.P, N = a.N, heads_per_group = a.H / a.G;
+    for (int t = 0; t < a.T; ++t) {
+      const float* x = a.x + size_t(t) * a.ldx;
+      float* y = a.y + size_t(t) * a.ldy;
+      for (int hd = h0; hd < h1; ++hd) {
+        const float dt = a.dt[size_t(t) * a.lddt + hd];
+        const float dA = std::exp(dt * a.A[hd]);
+        const int g = hd / heads_per_group;
+        const float* B = a.B + size_t(t) * a.ldbc + size_t(g) * N;
+        const float* C = a.C + size_t(t) * a.ldbc + size_t(g) * N;
+        for (int p = 0; p < P; ++p) {
+          float* h = a.h + (size_t(hd) * P + p) * N;
+          const float xp = x[hd * P + p];
+          T acc = V::set(0.0f);
+          int n = 0;
+          for (; n + V::width <= N; n += V::width) {
+            T s = V::fma(V::set(dA), V::load(h + n), V::set(dt * xp) * V::load(B + n));
+            V::store(h + n, s);
+            acc = V::fma(s, V::load(C + n), acc);
+          }
+          float sum = V::sum(acc);
+          for (; n < N; ++n) {
+            const float s = dA * h[n] + dt * xp * B[n];
+            h[n] = s;
+            sum += s * C[n];
+          }
+          y[hd * P + p] = sum + a.D[hd] * xp;
+        }
+      }
+    }
+  }
+
+  static void ssd_decay_mask(float* M, const float* G, const float* cs, const float* dt, int L) {
+    for (int t = 0; t < L; ++t) {
+      float* row = M + size_t(t) * L;
+      DecayMaskBody body{row, G + size_t(t) * L, cs, dt, cs[t]};
+      for_lanes<V>(0, t + 1, body);
+      for (int s = t + 1; s < L; ++s) row[s] = 0.0f;
+    }
+  }
 };
 
 template <class V>
 Kernels make_kernels(const char* name) {
-  return Kernels{name,          &Impl<V>::rmsnorm,        &Impl<V>::gemv,
-                 &Impl<V>::conv1d_silu, &Impl<V>::softplus_bias, &Impl<V>::selective_scan,
-                 &Impl<V>::mul_silu};
+  return Kernels{name,
+                 &Impl<V>::rmsnorm,
+                 &Impl<V>::gemv,
+                 &Impl<V>::conv1d_silu,
+                 &Impl<V>::softplus_bias,
+                 &Impl<V>::selective_scan,
+                 &Impl<V>::mul_silu,
+                 &Impl<V>::ssd_step,
+                 &Impl<V>::ssd_decay_mask};
 }
 
 }  // namespace

@@ -118,5 +118,20 @@ TEST(Alloc, LargeShapesAllocateNothing) {
   for (int threads : {1, 2}) run_hot_loop(dir, threads, 256);
 }
 
+TEST(Alloc, Mamba2AllocatesNothing) {
+  for (const char* fixture : {"mamba2-tiny", "mamba2-groups2"})
+    for (int threads : {1, 2})
+      for (int chunk : {1, 8, 128}) run_hot_loop(fixture_dir(fixture), threads, chunk);
+  RandomCheckpoint rc;  // SSD chunks of 256 at real head/state sizes
+  rc.mamba2 = true;
+  rc.d_model = 256;
+  rc.head_dim = 64;
+  rc.d_state = 128;
+  rc.n_groups = 2;
+  rc.vocab_size = 1000;
+  const std::string dir = rc.write("alloc_mamba2");
+  for (int threads : {1, 2}) run_hot_loop(dir, threads, 256);
+}
+
 }  // namespace
 }  // namespace mamba::test

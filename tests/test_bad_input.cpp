@@ -1003,3 +1003,51 @@ TEST(BadCli, UnwritableOutput) {
 
 }  // namespace
 }  // namespace mamba::test
+
+// --- Mamba-2 config fields -----------------------------------------------------------------
+
+namespace mamba::test {
+namespace {
+
+// mamba2-groups2's config.json (Python JSON: it holds Infinity) with one substring replaced.
+std::string mamba2_config_error(const std::string& from, const std::string& to) {
+  std::string text = read_file(fixture_dir("mamba2-groups2") + "/config.json");
+  const size_t at = text.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  if (at != std::string::npos) text.replace(at, from.size(), to);
+  return config_text_error(text);
+}
+
+TEST(BadMamba2Config, HeadsTimesHeadDimNotDInner) {
+  EXPECT_MSG_HAS(mamba2_config_error("\"num_heads\": 8", "\"num_heads\": 6"), "num_heads * head_dim",
+                 "96", "128");
+}
+
+TEST(BadMamba2Config, GroupsDoNotDivideHeads) {
+  EXPECT_MSG_HAS(mamba2_config_error("\"n_groups\": 2", "\"n_groups\": 3"), "num_heads = 8",
+                 "n_groups = 3");
+}
+
+TEST(BadMamba2Config, TimeStepLimitReversedOrNaN) {
+  EXPECT_MSG_HAS(mamba2_config_error("0.0,\n    Infinity", "0.5,\n    0.1"), "time_step_limit",
+                 "0.5", "0.1");
+  EXPECT_MSG_HAS(mamba2_config_error("0.0,\n    Infinity", "0.0,\n    NaN"), "time_step_limit");
+  EXPECT_MSG_HAS(mamba2_config_error("0.0,\n    Infinity", "0.0"), "time_step_limit",
+                 "[min, max]");
+}
+
+TEST(BadMamba2Config, ZeroChunkSize) {
+  EXPECT_MSG_HAS(mamba2_config_error("\"chunk_size\": 8", "\"chunk_size\": 0"), "'chunk_size'",
+                 "out of range");
+}
+
+TEST(BadMamba2Config, WeightsOfTheWrongArchitecture) {
+  // A Mamba-2 config over Mamba-1 weights: in_proj has Mamba-1's shape.
+  TempDir dir;
+  fs::copy_file(tiny() + "/model.safetensors", dir / "model.safetensors");
+  write_file(dir / "config.json", read_file(fixture_dir("mamba2-groups2") + "/config.json"));
+  EXPECT_MSG_HAS(load_error(dir.path()), "in_proj.weight", "[256, 64]", "[328, 64]");
+}
+
+}  // namespace
+}  // namespace mamba::test

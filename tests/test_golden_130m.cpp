@@ -150,7 +150,7 @@ struct Linear {
   std::vector<std::vector<float>> bufs;
   std::vector<detail::GemmScratch> scratch;
   detail::LinearCtx ctx;
-  Linear(const Kernels& k, int n_threads, const std::vector<detail::GemmShape>& shapes) {
+  Linear(const Kernels& k, int n_threads, const std::vector<detail::WeightShape>& shapes) {
     size_t cap_a, cap_b;
     detail::gemm_scratch_floats(shapes, T, &cap_a, &cap_b);
     scratch.resize(size_t(n_threads));
@@ -423,7 +423,7 @@ TEST_P(Golden130m, Mixer) {
             dbc(size_t(T) * P), dt(size_t(T) * d), y(size_t(T) * d);
         const detail::Mamba1Scratch s{xz.data(), xpad.data(), u.data(), dbc.data(), dt.data(), y.data()};
         std::vector<float> conv(size_t(K - 1) * d, 0.0f), ssm(size_t(N) * d, 0.0f);
-        const detail::Mamba1State st{conv.data(), ssm.data()};
+        const detail::LayerState st{conv.data(), ssm.data()};
         std::vector<float> out(size_t(T) * dm);
         Recorder rec;
         int t0 = 0;

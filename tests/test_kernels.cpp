@@ -421,7 +421,7 @@ struct LinearCase {
 };
 
 void run_linear(const Kernels& k, Worst& worst, Rng& rng, const LinearCase& lc, int threads,
-                bool with_bias, int64_t plan_T, const std::vector<detail::GemmShape>& plan) {
+                bool with_bias, int64_t plan_T, const std::vector<detail::WeightShape>& plan) {
   const int T = lc.T, M = lc.M, K = lc.K;
   const int64_t ldx = K + 3, ldy = M + 5;
   std::vector<float> x = rng.vec(size_t(T) * ldx, -1, 1);
@@ -479,7 +479,7 @@ TEST_P(KernelsTest, Linear) {
 TEST_P(KernelsTest, LinearPlannedForSeveralShapes) {
   Worst worst{"linear (130m shapes)", k().name};
   Rng rng(19);
-  const std::vector<detail::GemmShape> plan = {{3072, 768}, {80, 1536}, {1536, 48}, {768, 1536}};
+  const std::vector<detail::WeightShape> plan = {{3072, 768}, {80, 1536}, {1536, 48}, {768, 1536}};
   const LinearCase cases[] = {{64, 3072, 768}, {64, 80, 1536}, {64, 1536, 48}, {64, 768, 1536},
                               {5, 3072, 768}, {1, 768, 1536}};
   for (const LinearCase& lc : cases) run_linear(k(), worst, rng, lc, 2, lc.M == 3072, 64, plan);

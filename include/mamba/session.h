@@ -43,10 +43,11 @@ class Session {
   void reset();                 // back to the empty state
 
   // Recurrent state of one layer, fp32, row-major:
-  //   conv_state [d_conv - 1, d_inner]: the last d_conv-1 raw conv inputs, oldest first
-  //     (HF keeps d_conv columns as [d_inner, d_conv]; its column 0 is never read again)
-  //   ssm_state  [d_state, d_inner]   (HF: [d_inner, d_state], transposed here so the scan
-  //     vectorises across channels for any d_state)
+  //   conv_state [d_conv - 1, conv_dim]: the last d_conv-1 raw conv inputs, oldest first
+  //     (HF keeps d_conv columns as [conv_dim, d_conv]; its column 0 is never read again).
+  //     conv_dim = d_inner (Mamba-1) or d_inner + 2 * n_groups * d_state (Mamba-2: x, B, C).
+  //   ssm_state Mamba-1 [d_state, d_inner] (HF: [d_inner, d_state], transposed here so the scan
+  //     vectorises across channels for any d_state); Mamba-2 [n_heads, head_dim, d_state] as HF.
   const float* conv_state(int layer) const;
   const float* ssm_state(int layer) const;
 

@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
-"""Writes a Mamba-1 test fixture: an HF-format checkpoint with random weights plus
-expected.safetensors computed by an independent float64 NumPy implementation of HF's
-MambaForCausalLM (slow_forward + the cached decode step), in the layout of
+"""Writes a test fixture: an HF-format checkpoint with random weights plus expected.safetensors
+computed by an independent float64 NumPy implementation of HF's MambaForCausalLM (slow_forward +
+the cached decode step) or Mamba2ForCausalLM (the plain recurrence, gated RMSNorm per group as
+mamba_ssm trains it, dt clamped to time_step_limit everywhere), in the layout of
 tests/data/fixtures/README.md. Development tool only (needs numpy); the library never runs it.
 
-  python3 tools/make_mamba1_fixture.py OUT_DIR --hidden 48 --layers 3 --state 5 --conv 3 \
+  python3 tools/make_fixture.py OUT_DIR --hidden 48 --layers 3 --state 5 --conv 3 \
       --vocab 301 --use-bias --untied --seed 7
+  python3 tools/make_fixture.py OUT_DIR --mamba2 --hidden 64 --head-dim 8 --groups 4 \
+      --dt-max 0.05 --vocab 257 --seed 1
 """
 import argparse
 import json
@@ -117,6 +120,61 @@ class Model:
         return n @ head.T
 
 
+class Model2(Model):
+    def new_cache(self):
+        c = self.c
+        d = c["expand"] * c["hidden_size"]
+        H, P, N, G = c["num_heads"], c["head_dim"], c["state_size"], c["n_groups"]
+        return [
+            {"conv": np.zeros((d + 2 * G * N, c["conv_kernel"])), "ssm": np.zeros((H, P, N))}
+            for _ in range(c["num_hidden_layers"])
+        ]
+
+    def mixer(self, l, h, cache, debug):
+        c, w = self.c, self.w
+        p = "backbone.layers.%d.mixer." % l
+        d, N, K = c["expand"] * c["hidden_size"], c["state_size"], c["conv_kernel"]
+        H, P, G = c["num_heads"], c["head_dim"], c["n_groups"]
+        Cd = d + 2 * G * N
+        lo, hi = c["time_step_limit"]
+        zx = h @ w[p + "in_proj.weight"].T
+        if c["use_bias"]:
+            zx = zx + w[p + "in_proj.bias"]
+        z, xBC, dt_raw = zx[:, :d], zx[:, d:d + Cd], zx[:, d + Cd:]
+        convw = w[p + "conv1d.weight"][:, 0, :]
+        convb = w[p + "conv1d.bias"] if c["use_conv_bias"] else np.zeros(Cd)
+        A = -np.exp(w[p + "A_log"])
+        T = h.shape[0]
+        u = np.zeros((T, Cd)); dts = np.zeros((T, H)); ys = np.zeros((T, d))
+        for t in range(T):
+            cache["conv"] = np.roll(cache["conv"], -1, axis=1)
+            cache["conv"][:, -1] = xBC[t]
+            u[t] = silu(np.sum(cache["conv"] * convw, axis=1) + convb)
+            x = u[t, :d].reshape(H, P)
+            B = u[t, d:d + G * N].reshape(G, N)
+            C = u[t, d + G * N:].reshape(G, N)
+            dt = np.clip(softplus(dt_raw[t] + w[p + "dt_bias"]), lo, hi)
+            dts[t] = dt
+            grp = np.arange(H) // (H // G)
+            Bh, Ch = B[grp], C[grp]  # [H, N]
+            cache["ssm"] = (np.exp(dt * A)[:, None, None] * cache["ssm"]
+                            + (dt[:, None] * x)[:, :, None] * Bh[:, None, :])
+            y = np.einsum("hpn,hn->hp", cache["ssm"], Ch) + w[p + "D"][:, None] * x
+            ys[t] = y.reshape(d)
+        g = ys * silu(z)
+        gs = g.reshape(T, G, d // G)
+        gs = gs / np.sqrt(np.mean(gs * gs, axis=-1, keepdims=True) + c["layer_norm_epsilon"])
+        gated = gs.reshape(T, d) * w[p + "norm.weight"]
+        out = gated @ w[p + "out_proj.weight"].T
+        if c["use_bias"]:
+            out = out + w[p + "out_proj.bias"]
+        if debug is not None:
+            q = "debug.layers.%d." % l
+            debug[q + "in_proj_out"] = zx; debug[q + "conv_out"] = u; debug[q + "dt"] = dts
+            debug[q + "scan_out"] = ys; debug[q + "gated_out"] = gated; debug[q + "mixer_out"] = out
+        return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
@@ -132,6 +190,12 @@ def main():
     ap.add_argument("--untied", action="store_true")
     ap.add_argument("--prompt", type=int, default=21)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--mamba2", action="store_true")
+    ap.add_argument("--head-dim", type=int, default=16)
+    ap.add_argument("--groups", type=int, default=1)
+    ap.add_argument("--chunk", type=int, default=8)
+    ap.add_argument("--dt-max", type=float, default=float("inf"))
+    ap.add_argument("--dt-min", type=float, default=0.0)
     a = ap.parse_args()
 
     rng = np.random.default_rng(a.seed)
@@ -148,7 +212,35 @@ def main():
         "pad_token_id": 0, "torch_dtype": "float32",
     }
     w = {"backbone.embeddings.weight": rng.normal(0, 0.5, (V, H))}
-    for l in range(a.layers):
+    if a.mamba2:
+        nh, G = d // a.head_dim, a.groups
+        Cd = d + 2 * G * N
+        cfg.update({"architectures": ["Mamba2ForCausalLM"], "model_type": "mamba2",
+                    "num_heads": nh, "head_dim": a.head_dim, "n_groups": G,
+                    "chunk_size": a.chunk, "rms_norm": True,
+                    "time_step_limit": [a.dt_min, a.dt_max]})
+        del cfg["time_step_rank"]
+        for l in range(a.layers):
+            p = "backbone.layers.%d." % l
+            m = p + "mixer."
+            w[p + "norm.weight"] = 1 + rng.normal(0, 0.1, H)
+            ip = rng.normal(0, 1 / math.sqrt(H), (d + Cd + nh, H))
+            ip[d + d:d + Cd] *= 3.0   # B/C gain
+            ip[d + Cd:] *= 1.5        # dt gain
+            w[m + "in_proj.weight"] = ip
+            if a.use_bias:
+                w[m + "in_proj.bias"] = rng.normal(0, 0.1, d + Cd + nh)
+                w[m + "out_proj.bias"] = rng.normal(0, 0.1, H)
+            w[m + "conv1d.weight"] = rng.uniform(-1, 1, (Cd, 1, K)) / math.sqrt(K)
+            if not a.no_conv_bias:
+                w[m + "conv1d.bias"] = rng.normal(0, 0.1, Cd)
+            dt = np.exp(rng.uniform(math.log(0.001), math.log(0.1), nh))
+            w[m + "dt_bias"] = dt + np.log(-np.expm1(-dt))
+            w[m + "A_log"] = np.log(np.arange(1, nh + 1, dtype=np.float64))
+            w[m + "D"] = rng.uniform(0.5, 1.5, nh)
+            w[m + "norm.weight"] = 1 + rng.normal(0, 0.1, d)
+            w[m + "out_proj.weight"] = rng.normal(0, 1 / math.sqrt(d), (H, d))
+    for l in range(0 if a.mamba2 else a.layers):
         p = "backbone.layers.%d." % l
         m = p + "mixer."
         w[p + "norm.weight"] = 1 + rng.normal(0, 0.1, H)
@@ -174,7 +266,7 @@ def main():
     # Round to float32 first: the expected values are the float64 forward of the stored weights.
     w = {k: v.astype(np.float32).astype(np.float64) for k, v in w.items()}
     cfg["_dt_rank"] = R
-    model = Model(cfg, w)
+    model = (Model2 if a.mamba2 else Model)(cfg, w)
 
     ex = {}
     ids = rng.integers(1, V, a.prompt)
@@ -214,12 +306,13 @@ def main():
     os.makedirs(a.out, exist_ok=True)
     del cfg["_dt_rank"]
     with open(os.path.join(a.out, "config.json"), "w") as f:
+        # json writes inf as Infinity, as real Mamba-2 configs have it.
         json.dump(cfg, f, indent=2, sort_keys=True)
         f.write("\n")
     write_safetensors(os.path.join(a.out, "model.safetensors"),
                       {k: v.astype(np.float32) for k, v in w.items()}, {"format": "pt"})
     write_safetensors(os.path.join(a.out, "expected.safetensors"), tensors,
-                      {"generator": "tools/make_mamba1_fixture.py", "seed": str(a.seed)})
+                      {"generator": "tools/make_fixture.py", "seed": str(a.seed)})
 
 
 if __name__ == "__main__":
