@@ -236,7 +236,8 @@ TEST_P(Fixture, PiecesAndStepsMatch) {
 INSTANTIATE_TEST_SUITE_P(Mamba2, Fixture,
                          ::testing::Combine(::testing::Values("mamba2-tiny", "mamba2-groups2",
                                                               "generated/mamba2-groups4-clamp",
-                                                              "generated/mamba2-odd"),
+                                                              "generated/mamba2-odd",
+                                                              "generated/mamba2-mlp"),
                                             ::testing::Values(1, 2)),
                          fixture_test_name);
 

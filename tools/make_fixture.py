@@ -140,7 +140,10 @@ class Model2(Model):
         zx = h @ w[p + "in_proj.weight"].T
         if c["use_bias"]:
             zx = zx + w[p + "in_proj.bias"]
-        z, xBC, dt_raw = zx[:, :d], zx[:, d:d + Cd], zx[:, d + Cd:]
+        # mamba_ssm's optional gated MLP: in_proj rows (z0, x0, z, xBC, dt), d_mlp = extra / 2.
+        m = (zx.shape[1] - d - Cd - H) // 2
+        z0, x0, zx_ssm = zx[:, :m], zx[:, m:2 * m], zx[:, 2 * m:]
+        z, xBC, dt_raw = zx_ssm[:, :d], zx_ssm[:, d:d + Cd], zx_ssm[:, d + Cd:]
         convw = w[p + "conv1d.weight"][:, 0, :]
         convb = w[p + "conv1d.bias"] if c["use_conv_bias"] else np.zeros(Cd)
         A = -np.exp(w[p + "A_log"])
@@ -165,7 +168,7 @@ class Model2(Model):
         gs = g.reshape(T, G, d // G)
         gs = gs / np.sqrt(np.mean(gs * gs, axis=-1, keepdims=True) + c["layer_norm_epsilon"])
         gated = gs.reshape(T, d) * w[p + "norm.weight"]
-        out = gated @ w[p + "out_proj.weight"].T
+        out = np.concatenate([silu(z0) * x0, gated], axis=1) @ w[p + "out_proj.weight"].T
         if c["use_bias"]:
             out = out + w[p + "out_proj.bias"]
         if debug is not None:
@@ -196,6 +199,7 @@ def main():
     ap.add_argument("--chunk", type=int, default=8)
     ap.add_argument("--dt-max", type=float, default=float("inf"))
     ap.add_argument("--dt-min", type=float, default=0.0)
+    ap.add_argument("--d-mlp", type=int, default=0, help="mamba_ssm's gated MLP width in in_proj")
     a = ap.parse_args()
 
     rng = np.random.default_rng(a.seed)
@@ -224,12 +228,13 @@ def main():
             p = "backbone.layers.%d." % l
             m = p + "mixer."
             w[p + "norm.weight"] = 1 + rng.normal(0, 0.1, H)
-            ip = rng.normal(0, 1 / math.sqrt(H), (d + Cd + nh, H))
-            ip[d + d:d + Cd] *= 3.0   # B/C gain
-            ip[d + Cd:] *= 1.5        # dt gain
+            e = 2 * a.d_mlp  # rows of the optional MLP come first
+            ip = rng.normal(0, 1 / math.sqrt(H), (e + d + Cd + nh, H))
+            ip[e + d + d:e + d + Cd] *= 3.0   # B/C gain
+            ip[e + d + Cd:] *= 1.5            # dt gain
             w[m + "in_proj.weight"] = ip
             if a.use_bias:
-                w[m + "in_proj.bias"] = rng.normal(0, 0.1, d + Cd + nh)
+                w[m + "in_proj.bias"] = rng.normal(0, 0.1, e + d + Cd + nh)
                 w[m + "out_proj.bias"] = rng.normal(0, 0.1, H)
             w[m + "conv1d.weight"] = rng.uniform(-1, 1, (Cd, 1, K)) / math.sqrt(K)
             if not a.no_conv_bias:
@@ -239,7 +244,7 @@ def main():
             w[m + "A_log"] = np.log(np.arange(1, nh + 1, dtype=np.float64))
             w[m + "D"] = rng.uniform(0.5, 1.5, nh)
             w[m + "norm.weight"] = 1 + rng.normal(0, 0.1, d)
-            w[m + "out_proj.weight"] = rng.normal(0, 1 / math.sqrt(d), (H, d))
+            w[m + "out_proj.weight"] = rng.normal(0, 1 / math.sqrt(d), (H, a.d_mlp + d))
     for l in range(0 if a.mamba2 else a.layers):
         p = "backbone.layers.%d." % l
         m = p + "mixer."
