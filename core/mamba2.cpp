@@ -42,7 +42,7 @@ void ssd_chunked(const Config& c, const Mamba2Layer& Lw, const LinearCtx& ctx,
       for (int64_t g = g0; g < g1; ++g) {
         float* Gg = s.G + g * Lmax * Lmax;  // [L, L] with row stride L
         std::fill_n(Gg, size_t(L * L), 0.0f);
-        gemm_acc<Order::row_major, Order::col_major>(ctx.scratch[tid], L, L, N, Cm + g * N, C,
+        gemm_acc<Order::row_major, Order::col_major>(*ctx.k, ctx.scratch[tid], L, L, N, Cm + g * N, C,
                                                      B + g * N, C, Gg, L);
       }
     });
@@ -65,14 +65,14 @@ void ssd_chunked(const Config& c, const Mamba2Layer& Lw, const LinearCtx& ctx,
         float* Y = yc + hd * P;      // [L, P] with row stride ldy
         // Carried-in state: Y = diag(exp(cs)) C_g h0^T  (h0 [P, N] row-major = h0^T col-major).
         for (int64_t t = 0; t < L; ++t) std::fill_n(Y + t * ldy, size_t(P), 0.0f);
-        gemm_acc<Order::row_major, Order::col_major>(gs, L, P, N, Cm + g * N, C, hs, N, Y, ldy);
+        gemm_acc<Order::row_major, Order::col_major>(*ctx.k, gs, L, P, N, Cm + g * N, C, hs, N, Y, ldy);
         for (int64_t t = 0; t < L; ++t) {
           const float e = std::exp(cs[t]);
           for (int64_t p = 0; p < P; ++p) Y[t * ldy + p] *= e;
         }
         // Intra-chunk: Y += (G_g o decay o dt) X_h.
         ctx.k->ssd_decay_mask(M, s.G + g * Lmax * Lmax, cs, dth, int(L));
-        gemm_acc<Order::row_major, Order::row_major>(gs, L, P, L, M, L, x + hd * P, C, Y, ldy);
+        gemm_acc<Order::row_major, Order::row_major>(*ctx.k, gs, L, P, L, M, L, x + hd * P, C, Y, ldy);
         // State to the chunk's end.
         const float last = cs[L - 1];
         for (int64_t t = 0; t < L; ++t) {
@@ -81,7 +81,7 @@ void ssd_chunked(const Config& c, const Mamba2Layer& Lw, const LinearCtx& ctx,
         }
         const float decay = std::exp(last);
         for (int64_t i = 0; i < P * N; ++i) hs[i] *= decay;
-        gemm_acc<Order::col_major, Order::row_major>(gs, P, N, L, x + hd * P, C, wB, N, hs, N);
+        gemm_acc<Order::col_major, Order::row_major>(*ctx.k, gs, P, N, L, x + hd * P, C, wB, N, hs, N);
         // D skip.
         const float D = Lw.D[hd];
         for (int64_t t = 0; t < L; ++t)

@@ -3,9 +3,18 @@
 // references they are tested against live in tests/reference.h.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <vector>
 
 namespace mamba::simd {
+
+// Planned packing buffers for one thread's GEMMs (sizes from Kernels::gemm_pack_floats).
+struct PackBuffers {
+  float* a = nullptr;  // packed lhs panel, cap_a floats
+  float* b = nullptr;  // packed rhs panel, cap_b floats
+  size_t cap_a = 0, cap_b = 0;
+};
 
 // Mamba-1 selective scan over T tokens for channels [c0, c1):
 //   h[n, c] = exp(dt[t, c] * A[n, c]) * h[n, c] + dt[t, c] * u[t, c] * B[t, n]
@@ -63,6 +72,13 @@ struct Kernels {
   //   M[t, s] = G[t, s] * exp(cs[t] - cs[s]) * dt[s] for s <= t
   // G [L, L] = C B^T of the head's group, cs [L] the within-chunk cumulative sum of dt * A.
   void (*ssd_decay_mask)(float* M, const float* G, const float* cs, const float* dt, int L);
+  // Y[M, N] (row-major, row stride ldy) += A[M, K] B[K, N], A and B row- or column-major with
+  // leading dimensions lda, ldb: Eigen's blocked GEMM built for this ISA, packing into `p`.
+  void (*gemm)(const PackBuffers& p, bool a_row_major, bool b_row_major, int64_t M, int64_t N,
+               int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* Y,
+               int64_t ldy);
+  // Packing floats gemm() wants for that product (it fits itself into less if it must).
+  void (*gemm_pack_floats)(int64_t M, int64_t N, int64_t K, size_t* cap_a, size_t* cap_b);
 };
 
 // The best set this CPU runs, unless MAMBA_ISA names a lower one (for tests and debugging).

@@ -258,7 +258,9 @@ Kernels make_kernels(const char* name) {
                  &Impl<V>::selective_scan,
                  &Impl<V>::mul_silu,
                  &Impl<V>::ssd_step,
-                 &Impl<V>::ssd_decay_mask};
+                 &Impl<V>::ssd_decay_mask,
+                 nullptr,   // gemm: added by with_gemm() (simd/gemm_impl.h)
+                 nullptr};
 }
 
 }  // namespace
