@@ -4,7 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -80,5 +84,43 @@ inline ::testing::AssertionResult same_ids(const std::vector<int32_t>& got,
                                        << " ids\n  got:  " << ids_str(got)
                                        << "\n  want: " << ids_str(want);
 }
+
+// EXPECT that `msg` contains every one of `parts`, printing the whole message on failure.
+#define EXPECT_HAS_ALL(msg, ...)                                                                \
+  do {                                                                                          \
+    const std::string m_ = (msg);                                                               \
+    for (const std::string& p_ : std::vector<std::string>{__VA_ARGS__})                         \
+      EXPECT_NE(m_.find(p_), std::string::npos) << "expected \"" << p_ << "\" in:\n" << m_; \
+  } while (0)
+
+inline void write_bytes(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), std::streamsize(bytes.size()));
+  ASSERT_TRUE(out.good()) << path;
+}
+
+// A fresh directory per test, removed afterwards.
+class ScratchDir {
+ public:
+  ScratchDir() {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    std::string base = ::testing::TempDir();
+    while (base.size() > 1 && base.back() == '/') base.pop_back();
+    path_ = base + "/mamba_tok_" + info->test_suite_name() + "_" + info->name() + "_" +
+            std::to_string(::getpid()) + "_" + std::to_string(counter_++);
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  static inline int counter_ = 0;
+  std::string path_;
+};
 
 }  // namespace mamba::test
