@@ -162,4 +162,6 @@ bool Tokenizer::clean_up_tokenization_spaces() const { return impl_->clean_up_to
 const std::string& Tokenizer::source() const { return impl_->source; }
 size_t Tokenizer::max_token_bytes() const { return impl_->max_surface; }
 
+size_t utf8_valid_prefix(std::string_view text) { return detail::utf8::valid_prefix(text); }
+
 }  // namespace mamba

@@ -87,6 +87,10 @@ class Tokenizer {
   std::unique_ptr<detail::TokenizerImpl> impl_;
 };
 
+// Byte offset of the first byte of `text` that is not part of valid UTF-8, or text.size() (lets a
+// program warn before encode() replaces invalid parts).
+size_t utf8_valid_prefix(std::string_view text);
+
 // Streaming detokenizer: turns ids into text as they are generated. push() returns the text that
 // is complete so far and never a partial UTF-8 character (the bytes of one still being completed
 // are held back, at most 3). Concatenating every push() and finish() gives exactly
