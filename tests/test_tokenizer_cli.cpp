@@ -92,6 +92,11 @@ TEST(TokenizeCli, DecodesExactly) {
   RunResult clean = run(dir, tokenize() + " --tokenizer " + neox() + " --decode --clean-up",
                   csv(*cached_tokenizer(neox())->encode("Hi , you !")));
   EXPECT_EQ(clean.out, "Hi, you!");
+  for (const std::string& list : {"12092 1533", "12092\n1533\n", "[12092, 1533]", " 12092 ,\t1533 "}) {
+    RunResult any = run(dir, tokenize() + " --tokenizer " + neox() + " --decode", list);
+    EXPECT_RUN_OK(any);
+    EXPECT_EQ(any.out, "Hello world") << list;
+  }
   RunResult spm = run(dir, tokenize() + " --tokenizer " + mistral() + " --decode 1,17930,1678,1228,1136,3316,29572");
   EXPECT_RUN_OK(spm);
   EXPECT_EQ(spm.out, "Hey how are you doing?");

@@ -2,7 +2,8 @@
 //   mamba-tokenize -m DIR [-p TEXT | -f FILE]     prints the ids on one line, comma-separated
 //                                                 (stdin if neither; no BOS/EOS added)
 //   mamba-tokenize -m DIR --decode [1,2,3]        prints the text exactly, no newline added
-//                                                 (ids from stdin if not given)
+//                                                 (ids from stdin if not given; commas,
+//                                                 whitespace or a JSON list)
 // --tokenizer PATH instead of -m DIR names a tokenizer directory or file directly.
 #include <chrono>
 #include <cstdio>
@@ -11,11 +12,21 @@
 
 namespace {
 
-std::string trim(const std::string& s) {
-  const char* ws = " \t\r\n";
-  const size_t b = s.find_first_not_of(ws);
-  if (b == std::string::npos) return "";
-  return s.substr(b, s.find_last_not_of(ws) - b + 1);
+// Ids to decode may come as printed by encode ("1,2,3"), one per line, space-separated or as a
+// JSON list: runs of commas, whitespace and brackets all separate ids.
+std::string normalize_id_list(const std::string& s) {
+  std::string out;
+  bool sep = false;
+  for (const char c : s) {
+    if (c == ',' || c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '[' || c == ']') {
+      sep = true;
+      continue;
+    }
+    if (sep && !out.empty()) out += ',';
+    sep = false;
+    out += c;
+  }
+  return out;
 }
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
@@ -52,8 +63,9 @@ int main(int argc, char** argv) {
     if (list.empty()) {
       auto in = mamba::cli::read_input("-");
       if (!in.ok()) return mamba::cli::error(prog, in.message());
-      list = trim(in.value());
+      list = in.value();
     }
+    list = normalize_id_list(list);
     std::vector<int32_t> ids;
     if (!list.empty()) {  // nothing to decode is the empty text
       auto parsed = mamba::cli::parse_ids(list);
