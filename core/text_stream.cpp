@@ -2,6 +2,7 @@
 // it writes goes to one buffer sized in create() for the worst case of one push(): the bytes
 // held back (3) plus the longest token, each byte possibly becoming a 3-byte U+FFFD.
 #include <cstring>
+#include <new>
 
 #include "core/tokenizer_impl.h"
 #include "mamba/tokenizer.h"
@@ -42,13 +43,17 @@ Result<TextStream> TextStream::create(std::shared_ptr<const Tokenizer> tokenizer
         "TextStream::create: clean_up_tokenization_spaces is not supported when streaming (it "
         "rewrites text across token boundaries); decode() the whole text instead");
   TextStream s;
-  s.state_ = std::make_unique<State>();
-  State& st = *s.state_;
-  st.impl = &tokenizer->impl();
-  st.skip_special = options.skip_special_tokens;
-  st.repair = detail::utf8::StreamRepair(st.impl->repair_policy);
-  st.capacity = 3 * (st.impl->max_surface + 3) + 16;
-  st.buf = std::make_unique<char[]>(st.capacity);
+  try {
+    s.state_ = std::make_unique<State>();
+    State& st = *s.state_;
+    st.impl = &tokenizer->impl();
+    st.skip_special = options.skip_special_tokens;
+    st.repair = detail::utf8::StreamRepair(st.impl->repair_policy);
+    st.capacity = 3 * (st.impl->max_surface + 3) + 16;
+    st.buf = std::make_unique<char[]>(st.capacity);
+  } catch (const std::bad_alloc&) {
+    return Status::error("TextStream::create: out of memory");
+  }
   s.tok_ = std::move(tokenizer);
   return s;
 }

@@ -103,7 +103,7 @@ INSTANTIATE_TEST_SUITE_P(Both, StreamAlloc,
                          [](const auto& info) { return info.index == 0 ? "neox" : "mistral"; });
 
 // The whole generation loop of mamba-generate -p: step, sample, detokenize.
-TEST(StreamAlloc, GenerationLoopAllocatesNothing) {
+TEST(GenerationAlloc, StepSamplePushAllocatesNothing) {
   auto tok = cached_tokenizer(tokenizer_data("mamba-130m-hf"));
   ASSERT_TRUE(tok);
   auto model = Model::load(fixture_dir("mamba1-tiny"));  // vocab 512: its ids are NeoX ids too
