@@ -3,7 +3,10 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <iostream>
 #include <limits>
+#include <sstream>
 
 namespace mamba::cli {
 
@@ -45,6 +48,84 @@ Result<Loaded> load(const ModelOptions& o) {
   if (!session.ok()) return session.status();
   l.session = std::move(session.value());
   return l;
+}
+
+void add_prompt_options(CLI::App& app, PromptOptions& o) {
+  o.ids_opt = app.add_option("--ids", o.ids, "prompt: comma-separated token ids");
+  o.text_opt = app.add_option("-p,--prompt", o.text, "prompt: text (needs a tokenizer)");
+  o.file_opt = app.add_option("-f,--file", o.file, "prompt: the text of this file (\"-\": stdin)");
+  o.tokenizer_opt = app.add_option("--tokenizer", o.tokenizer,
+                                   "tokenizer directory or file (default: the model directory)");
+}
+
+Result<std::string> read_input(const std::string& path) {
+  std::ostringstream os;
+  if (path == "-") {
+    os << std::cin.rdbuf();
+    if (std::cin.bad()) return Status::error("stdin: read error");
+    return os.str();
+  }
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return Status::error(path + ": cannot open: " + std::strerror(errno));
+  std::string data;
+  char buf[65536];
+  for (size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) data.append(buf, n);
+  const bool failed = std::ferror(f);
+  std::fclose(f);
+  if (failed) return Status::error(path + ": read error");
+  return data;
+}
+
+Result<Prompt> load_prompt(const PromptOptions& o, const std::string& model_dir) {
+  const size_t given = o.ids_opt->count() + o.text_opt->count() + o.file_opt->count();
+  if (given == 0) return Status::error("no prompt: give --ids, -p/--prompt or -f/--file");
+  if (given > 1) return Status::error("give only one of --ids, -p/--prompt and -f/--file");
+  Prompt p;
+  const bool explicit_tokenizer = o.tokenizer_opt->count() > 0;
+  if (o.ids_opt->count()) {
+    auto ids = parse_ids(o.ids);
+    if (!ids.ok()) return ids.status();
+    p.ids = std::move(ids.value());
+    if (!explicit_tokenizer) return p;
+  }
+  auto tok = Tokenizer::load(explicit_tokenizer ? o.tokenizer : model_dir);
+  if (!tok.ok())
+    return Status::error(tok.message() + (explicit_tokenizer ? std::string()
+                                                             : "; give --tokenizer PATH, or the prompt as --ids"));
+  p.tokenizer = tok.value();
+  if (o.ids_opt->count()) return p;
+
+  std::string text = o.text;
+  const char* what = "-p";
+  if (o.file_opt->count()) {
+    auto data = read_input(o.file);
+    if (!data.ok()) return data.status();
+    text = std::move(data.value());
+    what = "-f";
+  }
+  if (const size_t bad = utf8_valid_prefix(text); bad != text.size())
+    p.warning = std::string(what) + ": the prompt is not valid UTF-8 (first bad byte at offset " +
+                std::to_string(bad) + "); invalid bytes were replaced with U+FFFD";
+  auto ids = p.tokenizer->encode(text);
+  if (!ids.ok()) return ids.status();
+  const SpecialTokens& sp = p.tokenizer->special();
+  if (sp.add_bos && sp.bos >= 0) p.ids.push_back(sp.bos);
+  p.ids.insert(p.ids.end(), ids->begin(), ids->end());
+  if (p.ids.empty()) return Status::error(std::string(what) + ": the prompt is empty (no tokens)");
+  return p;
+}
+
+Status check_prompt_fits(const Prompt& p, const Model& model) {
+  if (!p.tokenizer) return {};
+  const int V = model.config().vocab_size;
+  for (size_t i = 0; i < p.ids.size(); ++i)
+    if (p.ids[i] >= V)
+      return Status::error("prompt token id " + std::to_string(p.ids[i]) + " at position " +
+                           std::to_string(i) + " (from the tokenizer " + p.tokenizer->source() +
+                           ", vocabulary " + std::to_string(p.tokenizer->vocab_size()) +
+                           ") is outside the model's vocabulary [0, " + std::to_string(V) +
+                           "): is this the model's tokenizer?");
+  return {};
 }
 
 int error(const char* program, const std::string& message) {

@@ -28,6 +28,32 @@ struct Loaded {
 };
 Result<Loaded> load(const ModelOptions& o);
 
+// The prompt, as token ids (--ids) or as text (-p/--prompt, -f/--file) encoded by a tokenizer
+// found in --tokenizer PATH or else in the model directory.
+struct PromptOptions {
+  std::string ids, text, file, tokenizer;
+  CLI::Option* ids_opt = nullptr;
+  CLI::Option* text_opt = nullptr;
+  CLI::Option* file_opt = nullptr;
+  CLI::Option* tokenizer_opt = nullptr;
+};
+void add_prompt_options(CLI::App& app, PromptOptions& o);
+
+struct Prompt {
+  std::vector<int32_t> ids;
+  // Set for a text prompt, and for --ids when --tokenizer is given: the output is text then.
+  std::shared_ptr<const Tokenizer> tokenizer;
+  std::string warning;  // e.g. invalid UTF-8 replaced; empty if none
+};
+// Text prompts get the tokenizer's BOS first when it asks for one (SentencePiece models).
+Result<Prompt> load_prompt(const PromptOptions& o, const std::string& model_dir);
+
+// A text prompt whose ids do not fit the model means a tokenizer of another model: say so.
+Status check_prompt_fits(const Prompt& p, const Model& model);
+
+// Reads a whole file (or stdin for "-") as bytes.
+Result<std::string> read_input(const std::string& path);
+
 // Prints "<program>: error: <message>" to stderr and returns the exit code 1.
 int error(const char* program, const std::string& message);
 

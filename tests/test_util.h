@@ -17,7 +17,7 @@ namespace mamba::test {
 
 inline std::string data_dir() { return MAMBA_TEST_DATA; }
 // "mamba1-tiny" -> the shared fixture; "generated/mamba1-odd" -> one made by
-// tools/make_mamba1_fixture.py (see tests/data/README.md).
+// tools/make_fixture.py (see tests/data/README.md).
 inline std::string fixture_dir(const std::string& name) {
   return data_dir() + (name.find('/') == std::string::npos ? "/fixtures/" : "/") + name;
 }

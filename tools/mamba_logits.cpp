@@ -1,6 +1,7 @@
 // mamba-logits: the logits of every position of a token sequence, as float32 .npy [T, vocab].
 // Positions before --decode-from come from one prefill, the rest from one step() each, so the
-// two paths can be compared against a reference.
+// two paths can be compared against a reference. The sequence is --ids, or text (-p / -f) encoded
+// by the model directory's tokenizer or --tokenizer.
 #include <cstdio>
 #include <vector>
 
@@ -33,9 +34,10 @@ int main(int argc, char** argv) {
   CLI::App app{"Writes the logits of every position of a token sequence as float32 .npy [T, vocab]"};
   mamba::cli::ModelOptions mo;
   mamba::cli::add_model_options(app, mo);
-  std::string ids_text, out;
+  mamba::cli::PromptOptions po;
+  mamba::cli::add_prompt_options(app, po);
+  std::string out;
   int64_t decode_from = -1;
-  app.add_option("--ids", ids_text, "comma-separated token ids")->required();
   CLI::Option* decode_opt = app.add_option("--decode-from", decode_from,
                  "positions >= K are fed one at a time through step() (default: T, all prefill)");
   app.add_option("--out", out, "output .npy file")->required();
@@ -43,8 +45,10 @@ int main(int argc, char** argv) {
 
   if (decode_opt->count() > 0 && decode_from < 0)
     return mamba::cli::error(prog, "--decode-from " + std::to_string(decode_from) + " must be >= 0");
-  auto ids = mamba::cli::parse_ids(ids_text);
-  if (!ids.ok()) return mamba::cli::error(prog, ids.message());
+  auto prompt = mamba::cli::load_prompt(po, mo.dir);
+  if (!prompt.ok()) return mamba::cli::error(prog, prompt.message());
+  if (!prompt->warning.empty()) std::fprintf(stderr, "%s: warning: %s\n", prog, prompt->warning.c_str());
+  const std::vector<int32_t>* ids = &prompt->ids;
   const int64_t T = int64_t(ids->size());
   const int64_t K = decode_from < 0 ? T : decode_from;
   if (K > T)
@@ -52,6 +56,8 @@ int main(int argc, char** argv) {
                                        " is beyond the sequence length " + std::to_string(T));
   auto loaded = mamba::cli::load(mo);
   if (!loaded.ok()) return mamba::cli::error(prog, loaded.message());
+  if (auto fits = mamba::cli::check_prompt_fits(*prompt, *loaded->model); !fits.ok())
+    return mamba::cli::error(prog, fits.message());
   mamba::Session& s = *loaded->session;
   const size_t V = size_t(loaded->model->config().vocab_size);
 

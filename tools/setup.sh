@@ -2,7 +2,8 @@
 # Installs the Debian packages the build and tests need (only those missing). Debian 12, as root
 # (or with sudo available).
 set -euo pipefail
-pkgs=(g++ cmake make libeigen3-dev libxsimd-dev nlohmann-json3-dev libcli11-dev libgtest-dev)
+pkgs=(g++ cmake make pkg-config libeigen3-dev libxsimd-dev nlohmann-json3-dev libcli11-dev libgtest-dev
+      libutf8proc-dev libsentencepiece-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

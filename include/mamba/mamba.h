@@ -6,3 +6,4 @@
 #include "mamba/sampler.h"
 #include "mamba/session.h"
 #include "mamba/status.h"
+#include "mamba/tokenizer.h"
