@@ -10,44 +10,10 @@
 #include "mamba/mamba.h"
 #include "tests/tokenizer_test_util.h"
 
-extern "C" {
-void* __libc_malloc(size_t);
-void* __libc_calloc(size_t, size_t);
-void* __libc_realloc(void*, size_t);
-void* __libc_memalign(size_t, size_t);
-void __libc_free(void*);
-}
-
-namespace {
-std::atomic<bool> g_counting{false};
-std::atomic<long> g_allocations{0};
-void count() {
-  if (g_counting.load(std::memory_order_relaxed)) g_allocations.fetch_add(1);
-}
-}  // namespace
-
-extern "C" {
-void* malloc(size_t n) { count(); return __libc_malloc(n); }
-void* calloc(size_t n, size_t m) { count(); return __libc_calloc(n, m); }
-void* realloc(void* p, size_t n) { count(); return __libc_realloc(p, n); }
-void free(void* p) { __libc_free(p); }
-void* memalign(size_t a, size_t n) { count(); return __libc_memalign(a, n); }
-void* aligned_alloc(size_t a, size_t n) { count(); return __libc_memalign(a, n); }
-int posix_memalign(void** out, size_t a, size_t n) {
-  count();
-  *out = __libc_memalign(a, n);
-  return *out ? 0 : 12;  // ENOMEM
-}
-}
+#include "tests/alloc_hook.h"
 
 namespace mamba::test {
 namespace {
-
-struct Counting {
-  Counting() { g_allocations = 0; g_counting = true; }
-  ~Counting() { g_counting = false; }
-  long count() const { return g_allocations.load(); }
-};
 
 TEST(TokenizerAlloc, CounterSeesAllocations) {
   long n;
