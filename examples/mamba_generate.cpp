@@ -2,8 +2,12 @@
 // tokenizer or --tokenizer) streams the continuation as text, token by token, through TextStream
 // (so no partial UTF-8 character is ever printed); --ids prints the new ids instead (or text, if
 // --tokenizer is given).
+#include <sys/resource.h>
+
 #include <chrono>
 #include <cstdio>
+#include <string>
+#include <vector>
 
 #include "examples/cli.h"
 
@@ -22,11 +26,22 @@ int main(int argc, char** argv) {
   app.add_option("--temp", sp.temperature, "sampling temperature; 0 = greedy (default)");
   app.add_option("--top-k", sp.top_k, "keep the k most likely tokens (0 = all)");
   app.add_option("--top-p", sp.top_p, "keep the smallest set of tokens with this much mass");
+  app.add_option("--min-p", sp.min_p, "drop tokens less likely than this times the most likely");
+  app.add_option("--repeat-penalty", sp.repetition_penalty,
+                 "penalise tokens among the last --repeat-last-n (1 = off)");
+  app.add_option("--repeat-last-n", sp.repeat_last_n, "tokens the repetition penalty looks back");
   app.add_option("--seed", sp.seed, "random seed for sampling");
   app.add_flag("--ignore-eos", ignore_eos, "keep going after the end-of-sequence token");
+  std::vector<std::string> stops;
+  app.add_option("--stop", stops, "stop when the text contains this string (repeatable)");
   bool stats = false;
-  app.add_flag("--stats", stats, "print prefill and decode speed to stderr");
+  app.add_flag("--stats", stats, "(kept for scripts: timings are always printed to stderr)");
   CLI11_PARSE(app, argc, argv);
+  for (const std::string& st : stops)
+    if (st.empty()) return mamba::cli::error(prog, "--stop: empty stop string");
+
+  using clock = std::chrono::steady_clock;
+  const auto t_load = clock::now();
 
   auto prompt = mamba::cli::load_prompt(po, mo.dir);
   if (!prompt.ok()) return mamba::cli::error(prog, prompt.message());
@@ -40,6 +55,8 @@ int main(int argc, char** argv) {
   auto sampler = mamba::Sampler::create(c.vocab_size, sp);
   if (!sampler.ok()) return mamba::cli::error(prog, sampler.message());
   mamba::Session& s = *loaded->session;
+  if (!stops.empty() && !prompt->tokenizer)
+    return mamba::cli::error(prog, "--stop needs text output (a tokenizer)");
 
   // Text out: special tokens (EOS under --ignore-eos, padding) are not printed.
   mamba::TextStream text;
@@ -52,18 +69,39 @@ int main(int argc, char** argv) {
     text = std::move(t.value());
   }
   int64_t untokenized = 0;  // generated ids the tokenizer has no text for (model vocab > its)
+  // Stop strings: text that could still become one is held back until it cannot.
+  std::string pending;
+  pending.reserve(1 << 16);  // far beyond any token's text plus a stop string: no reallocation
+  bool stopped = false;
+  auto flush_text = [&](bool at_end) {
+    size_t keep = 0;  // longest suffix of pending that starts a stop string
+    for (const std::string& st : stops) {
+      if (const size_t at = pending.find(st); at != std::string::npos) {
+        std::fwrite(pending.data(), 1, at, stdout);
+        pending.clear();
+        stopped = true;
+        return;
+      }
+      for (size_t n = std::min(st.size() - 1, pending.size()); n > keep; --n)
+        if (pending.compare(pending.size() - n, n, st, 0, n) == 0) { keep = n; break; }
+    }
+    if (at_end) keep = 0;
+    std::fwrite(pending.data(), 1, pending.size() - keep, stdout);
+    pending.erase(0, pending.size() - keep);
+  };
   auto emit = [&](int64_t i, int32_t id) {
     if (!as_text) {
       std::printf(i ? ",%d" : "%d", id);
     } else if (auto chunk = text.push(id); chunk.ok()) {
-      std::fwrite(chunk->data(), 1, chunk->size(), stdout);
+      pending.append(chunk->data(), chunk->size());
+      flush_text(false);
     } else {
       ++untokenized;
     }
     std::fflush(stdout);
   };
 
-  using clock = std::chrono::steady_clock;
+  for (int32_t id : ids) sampler->accept(id);
   const auto t0 = clock::now();
   auto logits = s.prefill(ids.data(), ids.size());
   if (!logits.ok()) return mamba::cli::error(prog, logits.message());
@@ -76,25 +114,33 @@ int main(int argc, char** argv) {
       break;
     }
     emit(i, id);
+    sampler->accept(id);
+    if (stopped) break;
     if (i + 1 < n_new) {
       logits = s.step(id);
       ++steps;
     }
   }
-  if (as_text) {
+  if (as_text && !stopped) {
     const std::string_view tail = text.finish();
-    std::fwrite(tail.data(), 1, tail.size(), stdout);
+    pending.append(tail.data(), tail.size());
+    flush_text(true);
   }
   std::printf("\n");
   if (untokenized)
     std::fprintf(stderr, "%s: warning: %lld generated ids are outside the tokenizer's vocabulary [0, %d) and were not printed\n",
                  prog, (long long)untokenized, prompt->tokenizer->vocab_size());
-  if (stats) {
-    const double prefill_s = std::chrono::duration<double>(t1 - t0).count();
-    const double decode_s = std::chrono::duration<double>(clock::now() - t1).count();
-    std::fprintf(stderr, "prefill: %zu tokens in %.3f s (%.1f tokens/s); decode: %lld steps in %.3f s (%.1f tokens/s)\n",
-                 ids.size(), prefill_s, double(ids.size()) / prefill_s, (long long)steps, decode_s,
-                 steps ? double(steps) / decode_s : 0.0);
-  }
+  (void)stats;
+  const double load_ms = std::chrono::duration<double, std::milli>(t0 - t_load).count();
+  const double prefill_s = std::chrono::duration<double>(t1 - t0).count();
+  const double decode_s = std::chrono::duration<double>(clock::now() - t1).count();
+  struct rusage ru {};
+  getrusage(RUSAGE_SELF, &ru);
+  std::fprintf(stderr,
+               "load: %.0f ms; prefill: %zu tokens in %.3f s (%.1f tokens/s); decode: %lld steps "
+               "in %.3f s (%.1f tokens/s); peak memory %.1f MiB; session %.1f MiB\n",
+               load_ms, ids.size(), prefill_s, double(ids.size()) / prefill_s, (long long)steps,
+               decode_s, steps ? double(steps) / decode_s : 0.0, double(ru.ru_maxrss) / 1024.0,
+               double(s.bytes()) / (1 << 20));
   return 0;
 }

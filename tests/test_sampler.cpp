@@ -82,3 +82,53 @@ TEST(Sampler, RejectsBadParameters) {
 
 }  // namespace
 }  // namespace mamba
+
+namespace mamba {
+namespace {
+
+TEST(Sampler, MinPDropsUnlikelyTokens) {
+  SamplerParams p;
+  p.temperature = 1.0f;
+  p.min_p = 0.5f;  // keeps ids whose probability is >= half of the best: ids 1 and 3 (and 2 is e^-1)
+  p.seed = 9;
+  auto s = Sampler::create(int(kLogits.size()), p);
+  ASSERT_TRUE(s.ok());
+  for (int i = 0; i < 500; ++i) {
+    const int t = s->sample(kLogits.data());
+    EXPECT_TRUE(t == 1 || t == 3) << t;
+  }
+}
+
+TEST(Sampler, RepetitionPenaltyDividesPositiveAndMultipliesNegative) {
+  SamplerParams p;  // greedy
+  p.repetition_penalty = 2.0f;
+  p.repeat_last_n = 2;
+  auto s = Sampler::create(int(kLogits.size()), p);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->sample(kLogits.data()), 1);
+  s->accept(1);  // 3.0 -> 1.5: id 3 (3.0) wins
+  EXPECT_EQ(s->sample(kLogits.data()), 3);
+  s->accept(3);  // both penalised to 1.5: id 2 (2.0) wins
+  EXPECT_EQ(s->sample(kLogits.data()), 2);
+  s->accept(2);  // the window of 2 forgets id 1: back to 1
+  EXPECT_EQ(s->sample(kLogits.data()), 1);
+  const std::vector<float> negative = {-1.0f, -0.6f};
+  auto n = Sampler::create(2, p);
+  n->accept(1);  // -0.6 * 2 = -1.2 < -1.0
+  EXPECT_EQ(n->sample(negative.data()), 0);
+}
+
+TEST(Sampler, RejectsBadPenaltyAndMinP) {
+  SamplerParams p;
+  p.min_p = 1.5f;
+  EXPECT_FALSE(Sampler::create(10, p).ok());
+  p = {};
+  p.repetition_penalty = 0;
+  EXPECT_FALSE(Sampler::create(10, p).ok());
+  p = {};
+  p.repeat_last_n = -1;
+  EXPECT_FALSE(Sampler::create(10, p).ok());
+}
+
+}  // namespace
+}  // namespace mamba

@@ -154,6 +154,31 @@ TEST(GenerateCli, StreamsTextOfTheGreedyIds) {
   }
 }
 
+// --stop: the text ends right before the first occurrence of the stop string; the timings line
+// goes to stderr.
+TEST(GenerateCli, StopStringEndsTheText) {
+  ScratchDir dir;
+  const std::string base = generate() + " -m " + tiny() + " --tokenizer " + neox() + " -p The -n 40";
+  RunResult full = run(dir, base);
+  EXPECT_RUN_OK(full);
+  EXPECT_HAS_ALL(full.err, "load:", "prefill:", "decode:", "peak memory");
+  const std::string text = full.out.substr(0, full.out.size() - 1);  // without the newline
+  ASSERT_GT(text.size(), 12u);
+  std::string stop;  // 3 bytes from the middle that survive shell quoting
+  for (size_t at = text.size() / 2; at + 3 <= text.size() && stop.empty(); ++at) {
+    const std::string c = text.substr(at, 3);
+    if (c.find_first_of("'\\\n") == std::string::npos) stop = c;
+  }
+  ASSERT_FALSE(stop.empty());
+  const size_t first = text.find(stop);
+  RunResult cut = run(dir, base + " --stop '" + stop + "' --stop 'zzzzzz'");
+  EXPECT_RUN_OK(cut);
+  EXPECT_EQ(cut.out, text.substr(0, first) + "\n") << "stop \"" << stop << "\"";
+  RunResult never = run(dir, base + " --stop 'zzzzzz'");
+  EXPECT_EQ(never.out, full.out);  // held-back text is released at the end
+  EXPECT_RUN_FAILS(run(dir, generate() + " -m " + tiny() + " --ids 1,2 --stop x"), "--stop");
+}
+
 TEST(GenerateCli, Errors) {
   ScratchDir dir;
   EXPECT_RUN_FAILS(run(dir, generate() + " -m " + tiny() + " -p hello"), "mamba-generate: error:", tiny(),
