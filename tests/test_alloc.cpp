@@ -42,6 +42,8 @@ void run_hot_loop(const std::string& dir, int threads, int chunk) {
   sp.temperature = 0.8f;
   sp.top_k = 40;
   sp.top_p = 0.9f;
+  sp.min_p = 0.01f;
+  sp.repetition_penalty = 1.1f;
   sp.seed = 1;
   auto sampler = Sampler::create(V, sp);
   ASSERT_TRUE(sampler.ok());
@@ -56,7 +58,9 @@ void run_hot_loop(const std::string& dir, int threads, int chunk) {
     ok &= (*s)->prefill(prompt.data(), prompt.size(), all_logits.data()).ok();
     const float* logits = (*s)->logits();
     for (int i = 0; i < 200 && ok; ++i) {
-      auto r = (*s)->step(sampler->sample(logits));
+      const int32_t id = sampler->sample(logits);
+      sampler->accept(id);
+      auto r = (*s)->step(id);
       ok &= r.ok();
       logits = r.value();
     }
