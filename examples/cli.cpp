@@ -11,7 +11,10 @@
 namespace mamba::cli {
 
 void add_model_options(CLI::App& app, ModelOptions& o) {
-  app.add_option("-m,--model", o.dir, "Hugging Face checkpoint directory")->required();
+  // The bundled model (models/mamba2-austen in the source tree this was built from) unless -m.
+  o.dir = MAMBA_DEFAULT_MODEL;
+  app.add_option("-m,--model", o.dir, "Hugging Face checkpoint directory (default: the bundled "
+                                      "model, " MAMBA_DEFAULT_MODEL ")");
   app.add_option("-t,--threads", o.threads, "threads (default: OMP_NUM_THREADS, else all cores)")
       ->check(CLI::Range(0, 1024));
   app.add_option("--chunk", o.chunk, "prefill chunk in tokens")->check(CLI::Range(1, 65536));

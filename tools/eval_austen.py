@@ -52,6 +52,8 @@ def main():
     ap.add_argument("ids")
     ap.add_argument("--window", type=int, default=1024)
     ap.add_argument("--count", type=int, default=0, help="only the first COUNT held-out ids")
+    ap.add_argument("--record", action="store_true",
+                    help="store the result as 'excerpt' in the model's training.json (the C++ test reads it)")
     a = ap.parse_args()
     torch.set_num_threads(2)
     ids = np.fromfile(a.ids, dtype="<u2")
@@ -60,6 +62,15 @@ def main():
         held = held[:a.count]
     nll = train.evaluate(load(a.model), held, a.window)
     print("tokens scored: %d\nmean NLL: %.6f\nperplexity: %.4f" % (len(held) - 1, nll, math.exp(nll)))
+    if a.record:
+        path = os.path.join(a.model, "training.json")
+        with open(path) as f:
+            card = json.load(f)
+        card["excerpt"] = {"ids": len(held), "window": a.window, "mean_nll": nll,
+                           "by": "tools/eval_austen.py --count %d --window %d" % (len(held), a.window)}
+        with open(path, "w") as f:
+            json.dump(card, f, indent=2)
+            f.write("\n")
 
 
 if __name__ == "__main__":
