@@ -48,6 +48,25 @@ TEST(DefaultModel, PerplexityMatchesTheTrainingEvaluation) {
   EXPECT_NEAR(got, want, 1e-3) << "float32 vs PyTorch float32 should agree far closer than 1%";
 }
 
+// -f FILE scores the text through the model's tokenizer: the same as its ids.
+TEST(DefaultModel, PerplexityOfTextEqualsThatOfItsIds) {
+  const std::string file = ::testing::TempDir() + "/mamba_ppl_excerpt.txt";
+  {
+    std::ifstream in(data_dir() + "/tokenizer/austen_novels.txt");
+    std::string text(1500, '\0');
+    in.seekg(1500);
+    in.read(text.data(), std::streamsize(text.size()));
+    std::ofstream(file) << text;
+  }
+  std::string ids = run(bin_dir() + "/mamba-tokenize -m " + model_dir() + " -f " + file);
+  while (!ids.empty() && (ids.back() == '\n' || ids.back() == ' ')) ids.pop_back();
+  const std::string a = run(bin_dir() + "/mamba-perplexity -f " + file + " 2>&1");
+  const std::string b = run(bin_dir() + "/mamba-perplexity --ids " + ids + " 2>&1");
+  ASSERT_NE(a.find("mean NLL: "), std::string::npos) << a;
+  EXPECT_EQ(a, b);
+  std::remove(file.c_str());
+}
+
 TEST(DefaultModel, MainJobWritesEnglish) {
   const std::string text =
       run(bin_dir() + "/mamba-generate -p 'It is a truth universally acknowledged' -n 40 "

@@ -1,5 +1,5 @@
-// mamba-perplexity: mean negative log-likelihood and perplexity of a token stream, in fixed
-// memory: tokens go through prefill in chunks, each chunk's logits are scored and dropped.
+// mamba-perplexity: mean negative log-likelihood and perplexity of a text file (-f, through the
+// model's tokenizer), of --ids, or of a uint16 id file (--ids-u16), in fixed memory: tokens go through prefill in chunks, each chunk's logits are scored and dropped.
 // With --window W the state is reset every W tokens (each window scored from an empty state, the
 // way tools/train_austen.py evaluates), otherwise the whole stream is one sequence.
 #include <cmath>
@@ -34,10 +34,11 @@ int main(int argc, char** argv) {
   CLI::App app{"Mean negative log-likelihood and perplexity of a token sequence"};
   mamba::cli::ModelOptions mo;
   mamba::cli::add_model_options(app, mo);
-  std::string ids_text, u16_path;
+  std::string u16_path;
   size_t begin = 0, count = size_t(-1) / 4, window = 0;
   double begin_frac = -1;
-  app.add_option("--ids", ids_text, "comma-separated token ids");
+  mamba::cli::PromptOptions po;  // the text (-f FILE, -p TEXT) or --ids to score
+  mamba::cli::add_prompt_options(app, po);
   app.add_option("--ids-u16", u16_path, "file of little-endian uint16 token ids");
   app.add_option("--begin", begin, "first id of --ids-u16 to use");
   app.add_option("--begin-fraction", begin_frac, "start at this fraction of --ids-u16 (0.95: the last 5%)")
@@ -58,9 +59,10 @@ int main(int argc, char** argv) {
     if (!r.ok()) return mamba::cli::error(prog, r.message());
     ids = std::move(r.value());
   } else {
-    auto r = mamba::cli::parse_ids(ids_text);
+    auto r = mamba::cli::load_prompt(po, mo.dir);
     if (!r.ok()) return mamba::cli::error(prog, r.message());
-    ids = std::move(r.value());
+    if (!r->warning.empty()) std::fprintf(stderr, "%s: warning: %s\n", prog, r->warning.c_str());
+    ids = std::move(r->ids);
   }
   if (ids.size() < 2) return mamba::cli::error(prog, "need at least 2 tokens");
   auto loaded = mamba::cli::load(mo);
