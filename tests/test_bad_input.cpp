@@ -42,42 +42,6 @@ constexpr size_t npos = std::string::npos;
 // ------------------------------------------------------------------------------------------------
 // Files and directories.
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  EXPECT_TRUE(in.good()) << path;
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void write_file(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), std::streamsize(bytes.size()));
-  ASSERT_TRUE(out.good()) << path;
-}
-
-// A fresh directory per test, removed afterwards.
-class TempDir {
- public:
-  TempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    std::string base = ::testing::TempDir();
-    while (base.size() > 1 && base.back() == '/') base.pop_back();
-    path_ = base + "/mamba_bad_input_" + info->test_suite_name() + "_" + info->name() + "_" +
-            std::to_string(::getpid()) + "_" + std::to_string(counter_++);
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  static inline int counter_ = 0;
-  std::string path_;
-};
-
 std::string tiny() { return fixture_dir("mamba1-tiny"); }
 std::string tiny_sharded() { return fixture_dir("mamba1-tiny-sharded"); }
 
@@ -138,19 +102,19 @@ void drop(std::vector<Tensor>& ts, const std::string& name) {
 }
 
 // A copy of mamba1-tiny in `dir`, its model.safetensors rebuilt from `tensors`.
-void copy_config(const TempDir& dir) {
+void copy_config(const ScratchDir& dir) {
   fs::copy_file(tiny() + "/config.json", dir / "config.json", fs::copy_options::overwrite_existing);
 }
 
-void write_model(const TempDir& dir, const std::vector<Tensor>& tensors) {
+void write_model(const ScratchDir& dir, const std::vector<Tensor>& tensors) {
   copy_config(dir);
-  write_file(dir / "model.safetensors", build_safetensors(tensors));
+  write_bytes(dir / "model.safetensors", build_safetensors(tensors));
 }
 
 // A copy of mamba1-tiny in `dir` with model.safetensors replaced by `bytes`.
-void write_model_bytes(const TempDir& dir, const std::string& bytes) {
+void write_model_bytes(const ScratchDir& dir, const std::string& bytes) {
   copy_config(dir);
-  write_file(dir / "model.safetensors", bytes);
+  write_bytes(dir / "model.safetensors", bytes);
 }
 
 // Model::load must fail; returns its message.
@@ -171,7 +135,7 @@ std::string one_tensor_file(const json& entry, size_t data_bytes) {
 // Sanity: the helpers reproduce a loadable model.
 
 TEST(BadInputHelpers, RebuiltFixtureLoads) {
-  TempDir dir;
+  ScratchDir dir;
   write_model(dir, read_tensors(tiny() + "/model.safetensors"));
   auto r = Model::load(dir.path());
   ASSERT_TRUE(r.ok()) << r.message();
@@ -182,20 +146,20 @@ TEST(BadInputHelpers, RebuiltFixtureLoads) {
 // 1. Truncated files.
 
 TEST(BadSafetensors, ShorterThanEightBytes) {
-  TempDir dir;
+  ScratchDir dir;
   write_model_bytes(dir, std::string("\x10\x00\x00\x00\x00", 5));
   EXPECT_MSG_HAS(load_error(dir.path()), dir / "model.safetensors", "5 bytes", "8-byte");
 }
 
 TEST(BadSafetensors, EmptyFile) {
-  TempDir dir;
+  ScratchDir dir;
   write_model_bytes(dir, "");
   EXPECT_MSG_HAS(load_error(dir.path()), dir / "model.safetensors", "0 bytes");
 }
 
 TEST(BadSafetensors, CutInTheMiddleOfTheData) {
-  TempDir dir;
-  const std::string full = read_file(tiny() + "/model.safetensors");
+  ScratchDir dir;
+  const std::string full = read_bytes(tiny() + "/model.safetensors");
   const size_t cut = full.size() - 1000;
   write_model_bytes(dir, full.substr(0, cut));
   // The header is intact; the first tensor (in name order, as the loader checks them) whose end
@@ -218,8 +182,8 @@ TEST(BadSafetensors, CutInTheMiddleOfTheData) {
 }
 
 TEST(BadSafetensors, CutInsideTheHeader) {
-  TempDir dir;
-  const std::string full = read_file(tiny() + "/model.safetensors");
+  ScratchDir dir;
+  const std::string full = read_bytes(tiny() + "/model.safetensors");
   write_model_bytes(dir, full.substr(0, 100));
   EXPECT_MSG_HAS(load_error(dir.path()), dir / "model.safetensors", "header length 2208",
                  "past the end of the file", "(100 bytes)");
@@ -229,7 +193,7 @@ TEST(BadSafetensors, CutInsideTheHeader) {
 // 2. Header length.
 
 TEST(BadSafetensors, HeaderLengthBeyondFileSize) {
-  TempDir dir;
+  ScratchDir dir;
   std::string bytes = raw_safetensors("{}", std::string(90, '\0'));  // 100 bytes
   bytes[0] = char(0xe8);                                             // 1000
   bytes[1] = char(0x03);
@@ -239,7 +203,7 @@ TEST(BadSafetensors, HeaderLengthBeyondFileSize) {
 }
 
 TEST(BadSafetensors, AbsurdHeaderLength) {
-  TempDir dir;
+  ScratchDir dir;
   for (const uint64_t n : {uint64_t(1) << 63, ~uint64_t(0)}) {
     std::string bytes = raw_safetensors("{}", "");
     for (int i = 0; i < 8; ++i) bytes[size_t(i)] = char((n >> (8 * i)) & 0xff);
@@ -253,19 +217,19 @@ TEST(BadSafetensors, AbsurdHeaderLength) {
 // 3. Header not JSON / not an object.
 
 TEST(BadSafetensors, HeaderNotJson) {
-  TempDir dir;
+  ScratchDir dir;
   write_model_bytes(dir, raw_safetensors("{\"t\": {\"dtype\": \"F32\", ", "abcd"));
   EXPECT_MSG_HAS(load_error(dir.path()), dir / "model.safetensors", "header", "invalid JSON");
 }
 
 TEST(BadSafetensors, HeaderNotAnObject) {
-  TempDir dir;
+  ScratchDir dir;
   write_model_bytes(dir, raw_safetensors("[1, 2, 3]", ""));
   EXPECT_MSG_HAS(load_error(dir.path()), dir / "model.safetensors", "not a JSON object");
 }
 
 TEST(BadSafetensors, TensorEntryNotAnObject) {
-  TempDir dir;
+  ScratchDir dir;
   write_model_bytes(dir, raw_safetensors("{\"backbone.norm_f.weight\": 7}", ""));
   EXPECT_MSG_HAS(load_error(dir.path()), dir / "model.safetensors", "'backbone.norm_f.weight'",
                  "not an object");
@@ -274,7 +238,7 @@ TEST(BadSafetensors, TensorEntryNotAnObject) {
 TEST(BadSafetensors, DeeplyNestedHeaderDoesNotCrash) {
   // A short header (well under the size limit) nested deeper than any recursive printer could
   // follow; the message may describe it in any way but must not overflow the stack.
-  TempDir dir;
+  ScratchDir dir;
   const int depth = 200000;
   const std::string nest = std::string(depth, '[') + std::string(depth, ']');
   write_model_bytes(dir, raw_safetensors("{\"t\": {\"dtype\": \"F32\", \"shape\": " + nest +
@@ -284,7 +248,7 @@ TEST(BadSafetensors, DeeplyNestedHeaderDoesNotCrash) {
   EXPECT_MSG_HAS(msg, dir / "model.safetensors", "'t'", "shape");
   EXPECT_LT(msg.size(), 2000u) << "the message should not echo the whole header";
 
-  write_file(
+  write_bytes(
       dir / "model.safetensors",
       raw_safetensors(
           "{\"t\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": " + nest + "}}", "abcd"));
@@ -297,7 +261,7 @@ TEST(BadSafetensors, DeeplyNestedHeaderDoesNotCrash) {
 // 4. data_offsets.
 
 TEST(BadSafetensors, DataOffsetsOutOfRange) {
-  TempDir dir;
+  ScratchDir dir;
   write_model_bytes(
       dir, one_tensor_file({{"dtype", "F32"}, {"shape", {100}}, {"data_offsets", {0, 400}}}, 16));
   EXPECT_MSG_HAS(load_error(dir.path()), dir / "model.safetensors", "tensor 't'", "[0, 400]",
@@ -305,7 +269,7 @@ TEST(BadSafetensors, DataOffsetsOutOfRange) {
 }
 
 TEST(BadSafetensors, DataOffsetsHugeDoNotOverflow) {
-  TempDir dir;
+  ScratchDir dir;
   const uint64_t big = ~uint64_t(0);
   write_model_bytes(
       dir, one_tensor_file({{"dtype", "U8"}, {"shape", {1}}, {"data_offsets", {big, big}}}, 16));
@@ -314,7 +278,7 @@ TEST(BadSafetensors, DataOffsetsHugeDoNotOverflow) {
 }
 
 TEST(BadSafetensors, DataOffsetsBeginAfterEnd) {
-  TempDir dir;
+  ScratchDir dir;
   write_model_bytes(
       dir, one_tensor_file({{"dtype", "F32"}, {"shape", {1}}, {"data_offsets", {8, 4}}}, 16));
   EXPECT_MSG_HAS(load_error(dir.path()), dir / "model.safetensors", "tensor 't'", "[8, 4]",
@@ -322,7 +286,7 @@ TEST(BadSafetensors, DataOffsetsBeginAfterEnd) {
 }
 
 TEST(BadSafetensors, DataOffsetsNotTwoIntegers) {
-  TempDir dir;
+  ScratchDir dir;
   for (const json& off : {json::array({0}), json::array({0, "4"}), json::array({-4, 0}),
                           json::array({0.0, 4.0}), json("0-4")}) {
     write_model_bytes(
@@ -333,7 +297,7 @@ TEST(BadSafetensors, DataOffsetsNotTwoIntegers) {
 }
 
 TEST(BadSafetensors, ByteCountDoesNotMatchDtypeAndShape) {
-  TempDir dir;
+  ScratchDir dir;
   write_model_bytes(
       dir, one_tensor_file({{"dtype", "F32"}, {"shape", {2, 3}}, {"data_offsets", {0, 20}}}, 32));
   EXPECT_MSG_HAS(load_error(dir.path()), dir / "model.safetensors", "tensor 't'", "[0, 20]",
@@ -342,8 +306,8 @@ TEST(BadSafetensors, ByteCountDoesNotMatchDtypeAndShape) {
 
 TEST(BadSafetensors, ByteCountOfTheRealFileOffByOne) {
   // The real embedding table, its end offset one byte short.
-  TempDir dir;
-  std::string full = read_file(tiny() + "/model.safetensors");
+  ScratchDir dir;
+  std::string full = read_bytes(tiny() + "/model.safetensors");
   const std::string from = "\"data_offsets\":[0,131072]";
   const size_t at = full.find(from);
   ASSERT_NE(at, npos);
@@ -354,7 +318,7 @@ TEST(BadSafetensors, ByteCountOfTheRealFileOffByOne) {
 }
 
 TEST(BadSafetensors, OverlappingTensors) {
-  TempDir dir;
+  ScratchDir dir;
   const json header = {{"first", {{"dtype", "F32"}, {"shape", {4}}, {"data_offsets", {0, 16}}}},
                        {"second", {{"dtype", "F32"}, {"shape", {4}}, {"data_offsets", {8, 24}}}}};
   write_model_bytes(dir, raw_safetensors(header.dump(), std::string(24, '\0')));
@@ -363,7 +327,7 @@ TEST(BadSafetensors, OverlappingTensors) {
 }
 
 TEST(BadSafetensors, NegativeOrFractionalDimension) {
-  TempDir dir;
+  ScratchDir dir;
   for (const json& shape : {json::array({-1, 4}), json::array({1.5}), json::array({"4"})}) {
     write_model_bytes(
         dir, one_tensor_file({{"dtype", "F32"}, {"shape", shape}, {"data_offsets", {0, 16}}}, 16));
@@ -373,7 +337,7 @@ TEST(BadSafetensors, NegativeOrFractionalDimension) {
 }
 
 TEST(BadSafetensors, ShapeTooLargeDoesNotOverflow) {
-  TempDir dir;
+  ScratchDir dir;
   const uint64_t d = uint64_t(1) << 40;
   write_model_bytes(
       dir, one_tensor_file({{"dtype", "F32"}, {"shape", {d, d}}, {"data_offsets", {0, 16}}}, 16));
@@ -385,7 +349,7 @@ TEST(BadSafetensors, ShapeTooLargeDoesNotOverflow) {
 // 5. dtypes.
 
 TEST(BadSafetensors, UnknownDtype) {
-  TempDir dir;
+  ScratchDir dir;
   auto ts = read_tensors(tiny() + "/model.safetensors");
   find(ts, "backbone.layers.0.mixer.D")->dtype = "F8_E9";
   write_model(dir, ts);
@@ -394,13 +358,13 @@ TEST(BadSafetensors, UnknownDtype) {
 }
 
 TEST(BadSafetensors, MissingDtype) {
-  TempDir dir;
+  ScratchDir dir;
   write_model_bytes(dir, one_tensor_file({{"shape", {1}}, {"data_offsets", {0, 4}}}, 4));
   EXPECT_MSG_HAS(load_error(dir.path()), dir / "model.safetensors", "tensor 't'", "dtype");
 }
 
 TEST(BadWeights, IntegerDtypeWithTheRightShape) {
-  TempDir dir;
+  ScratchDir dir;
   auto ts = read_tensors(tiny() + "/model.safetensors");
   find(ts, "backbone.norm_f.weight")->dtype = "I32";  // same 4 bytes per element
   write_model(dir, ts);
@@ -410,7 +374,7 @@ TEST(BadWeights, IntegerDtypeWithTheRightShape) {
 
 TEST(BadWeights, F64WeightRejected) {
   // F64 is a float dtype the header reader accepts; the binder allows only F32/F16/BF16.
-  TempDir dir;
+  ScratchDir dir;
   auto ts = read_tensors(tiny() + "/model.safetensors");
   Tensor* t = find(ts, "backbone.layers.1.mixer.D");
   std::string wide;
@@ -431,7 +395,7 @@ TEST(BadWeights, F64WeightRejected) {
 // 6, 7. Wrong shapes, missing tensors.
 
 TEST(BadWeights, TransposedInProj) {
-  TempDir dir;
+  ScratchDir dir;
   auto ts = read_tensors(tiny() + "/model.safetensors");
   find(ts, "backbone.layers.0.mixer.in_proj.weight")->shape = {64, 256};
   write_model(dir, ts);
@@ -442,17 +406,17 @@ TEST(BadWeights, TransposedInProj) {
 
 TEST(BadWeights, ConfigDisagreesWithWeights) {
   // state_size 8 in config.json, 16 in the weights: the first tensor that depends on it is named.
-  TempDir dir;
+  ScratchDir dir;
   fs::copy_file(tiny() + "/model.safetensors", dir / "model.safetensors");
-  json c = json::parse(read_file(tiny() + "/config.json"));
+  json c = json::parse(read_bytes(tiny() + "/config.json"));
   c["state_size"] = 8;
-  write_file(dir / "config.json", c.dump());
+  write_bytes(dir / "config.json", c.dump());
   EXPECT_MSG_HAS(load_error(dir.path()), "'backbone.layers.0.mixer.x_proj.weight'",
                  "has shape [36, 128]", "expected [20, 128]");
 }
 
 TEST(BadWeights, MissingNormF) {
-  TempDir dir;
+  ScratchDir dir;
   auto ts = read_tensors(tiny() + "/model.safetensors");
   drop(ts, "backbone.norm_f.weight");
   write_model(dir, ts);
@@ -461,7 +425,7 @@ TEST(BadWeights, MissingNormF) {
 }
 
 TEST(BadWeights, MissingEmbeddings) {
-  TempDir dir;
+  ScratchDir dir;
   auto ts = read_tensors(tiny() + "/model.safetensors");
   drop(ts, "backbone.embeddings.weight");
   write_model(dir, ts);
@@ -469,11 +433,11 @@ TEST(BadWeights, MissingEmbeddings) {
 }
 
 TEST(BadWeights, UntiedWithoutLmHead) {
-  TempDir dir;
+  ScratchDir dir;
   fs::copy_file(tiny() + "/model.safetensors", dir / "model.safetensors");
-  json c = json::parse(read_file(tiny() + "/config.json"));
+  json c = json::parse(read_bytes(tiny() + "/config.json"));
   c["tie_word_embeddings"] = false;
-  write_file(dir / "config.json", c.dump());
+  write_bytes(dir / "config.json", c.dump());
   EXPECT_MSG_HAS(load_error(dir.path()), "missing tensor 'lm_head.weight'");
 }
 
@@ -482,16 +446,16 @@ TEST(BadWeights, UntiedWithoutLmHead) {
 
 // A copy of mamba1-tiny whose config.json is `text`; returns Model::load's message.
 std::string config_text_error(const std::string& text) {
-  TempDir dir;
+  ScratchDir dir;
   fs::copy_file(tiny() + "/model.safetensors", dir / "model.safetensors");
-  write_file(dir / "config.json", text);
+  write_bytes(dir / "config.json", text);
   const std::string msg = load_error(dir.path());
   EXPECT_MSG_HAS(msg, dir / "config.json");
   return msg;
 }
 
 std::string config_error(const std::function<void(json&)>& mutate) {
-  json c = json::parse(read_file(tiny() + "/config.json"));
+  json c = json::parse(read_bytes(tiny() + "/config.json"));
   mutate(c);
   return config_text_error(c.dump(2));
 }
@@ -562,7 +526,7 @@ TEST(BadConfig, ZeroLayerNormEpsilon) {
 
 TEST(BadConfig, NaNLayerNormEpsilon) {
   // Python's json writes NaN bare; it must parse, then be rejected.
-  json c = json::parse(read_file(tiny() + "/config.json"));
+  json c = json::parse(read_bytes(tiny() + "/config.json"));
   c.erase("layer_norm_epsilon");
   std::string text = c.dump(2);
   text.insert(text.rfind('}'), ", \"layer_norm_epsilon\": NaN\n");
@@ -596,7 +560,7 @@ TEST(BadConfig, EosTokenBeyondVocab) {
 
 TEST(BadConfig, DeeplyNestedValueDoesNotCrash) {
   const int depth = 200000;
-  json c = json::parse(read_file(tiny() + "/config.json"));
+  json c = json::parse(read_bytes(tiny() + "/config.json"));
   c.erase("hidden_size");
   std::string text = c.dump();
   text.insert(text.rfind('}'),
@@ -613,25 +577,25 @@ constexpr const char* kShard1 = "model-00001-of-00002.safetensors";
 constexpr const char* kShard2 = "model-00002-of-00002.safetensors";
 
 // A copy of mamba1-tiny-sharded in `dir`; returns its index for mutation.
-json copy_sharded(const TempDir& dir) {
+json copy_sharded(const ScratchDir& dir) {
   for (const char* f : {"config.json", "model.safetensors.index.json", kShard1, kShard2})
     fs::copy_file(tiny_sharded() + "/" + f, dir / f);
-  return json::parse(read_file(dir / "model.safetensors.index.json"));
+  return json::parse(read_bytes(dir / "model.safetensors.index.json"));
 }
 
-void write_index(const TempDir& dir, const json& index) {
-  write_file(dir / "model.safetensors.index.json", index.dump(2));
+void write_index(const ScratchDir& dir, const json& index) {
+  write_bytes(dir / "model.safetensors.index.json", index.dump(2));
 }
 
 TEST(BadShards, CopyLoads) {
-  TempDir dir;
+  ScratchDir dir;
   copy_sharded(dir);
   auto r = Model::load(dir.path());
   EXPECT_TRUE(r.ok()) << r.message();
 }
 
 TEST(BadShards, MissingShardFile) {
-  TempDir dir;
+  ScratchDir dir;
   json index = copy_sharded(dir);
   fs::remove(dir / kShard2);
   EXPECT_MSG_HAS(load_error(dir.path()), dir / "model.safetensors.index.json",
@@ -640,7 +604,7 @@ TEST(BadShards, MissingShardFile) {
 }
 
 TEST(BadShards, WeightMapNamesUnknownShard) {
-  TempDir dir;
+  ScratchDir dir;
   json index = copy_sharded(dir);
   index["weight_map"]["backbone.norm_f.weight"] = "model-00003-of-00002.safetensors";
   write_index(dir, index);
@@ -650,7 +614,7 @@ TEST(BadShards, WeightMapNamesUnknownShard) {
 }
 
 TEST(BadShards, ParentDirectoryPath) {
-  TempDir dir;
+  ScratchDir dir;
   json index = copy_sharded(dir);
   index["weight_map"]["backbone.norm_f.weight"] = "../x.safetensors";
   write_index(dir, index);
@@ -660,7 +624,7 @@ TEST(BadShards, ParentDirectoryPath) {
 
 TEST(BadShards, SubdirectoryAndAbsolutePaths) {
   for (const std::string f : {"sub/x.safetensors", "/etc/passwd", "..", ".", ""}) {
-    TempDir dir;
+    ScratchDir dir;
     json index = copy_sharded(dir);
     index["weight_map"]["backbone.norm_f.weight"] = f;
     write_index(dir, index);
@@ -670,7 +634,7 @@ TEST(BadShards, SubdirectoryAndAbsolutePaths) {
 }
 
 TEST(BadShards, ShardNameNotAString) {
-  TempDir dir;
+  ScratchDir dir;
   json index = copy_sharded(dir);
   index["weight_map"]["backbone.norm_f.weight"] = 2;
   write_index(dir, index);
@@ -679,7 +643,7 @@ TEST(BadShards, ShardNameNotAString) {
 }
 
 TEST(BadShards, ListedButAbsentFromShard) {
-  TempDir dir;
+  ScratchDir dir;
   json index = copy_sharded(dir);
   index["weight_map"]["backbone.norm_f.weight"] = kShard1;  // it lives in shard 2
   write_index(dir, index);
@@ -689,25 +653,25 @@ TEST(BadShards, ListedButAbsentFromShard) {
 }
 
 TEST(BadShards, SameTensorInTwoShards) {
-  TempDir dir;
+  ScratchDir dir;
   copy_sharded(dir);
   auto s1 = read_tensors(dir / kShard1);
   auto s2 = read_tensors(dir / kShard2);
   s2.push_back(*find(s1, "backbone.layers.0.norm.weight"));
-  write_file(dir / kShard2, build_safetensors(s2));
+  write_bytes(dir / kShard2, build_safetensors(s2));
   EXPECT_MSG_HAS(load_error(dir.path()), "'backbone.layers.0.norm.weight'", kShard1, kShard2,
                  "also appears in");
 }
 
 TEST(BadShards, IndexNotJson) {
-  TempDir dir;
+  ScratchDir dir;
   copy_sharded(dir);
-  write_file(dir / "model.safetensors.index.json", "{\"weight_map\": {");
+  write_bytes(dir / "model.safetensors.index.json", "{\"weight_map\": {");
   EXPECT_MSG_HAS(load_error(dir.path()), dir / "model.safetensors.index.json", "invalid JSON");
 }
 
 TEST(BadShards, IndexWithoutWeightMap) {
-  TempDir dir;
+  ScratchDir dir;
   json index = copy_sharded(dir);
   index.erase("weight_map");
   write_index(dir, index);
@@ -715,10 +679,10 @@ TEST(BadShards, IndexWithoutWeightMap) {
 }
 
 TEST(BadShards, TruncatedShard) {
-  TempDir dir;
+  ScratchDir dir;
   copy_sharded(dir);
-  const std::string s2 = read_file(dir / kShard2);
-  write_file(dir / kShard2, s2.substr(0, s2.size() / 2));
+  const std::string s2 = read_bytes(dir / kShard2);
+  write_bytes(dir / kShard2, s2.substr(0, s2.size() / 2));
   EXPECT_MSG_HAS(load_error(dir.path()), dir / kShard2, "run past the data section");
 }
 
@@ -726,7 +690,7 @@ TEST(BadShards, TruncatedShard) {
 // 10. Directories.
 
 TEST(BadDirectory, MissingModelDirectory) {
-  TempDir dir;
+  ScratchDir dir;
   const std::string missing = dir / "no-such-model";
   EXPECT_MSG_HAS(load_error(missing), missing, "does not exist");
 }
@@ -736,20 +700,20 @@ TEST(BadDirectory, PathIsAFile) {
 }
 
 TEST(BadDirectory, NoModelSafetensors) {
-  TempDir dir;
+  ScratchDir dir;
   fs::copy_file(tiny() + "/config.json", dir / "config.json");
   EXPECT_MSG_HAS(load_error(dir.path()), dir.path(), "no model.safetensors",
                  "model.safetensors.index.json");
 }
 
 TEST(BadDirectory, NoConfigJson) {
-  TempDir dir;
+  ScratchDir dir;
   fs::copy_file(tiny() + "/model.safetensors", dir / "model.safetensors");
   EXPECT_MSG_HAS(load_error(dir.path()), dir / "config.json", "cannot open");
 }
 
 TEST(BadDirectory, ModelSafetensorsIsADirectory) {
-  TempDir dir;
+  ScratchDir dir;
   fs::copy_file(tiny() + "/config.json", dir / "config.json");
   fs::create_directory(dir / "model.safetensors");
   EXPECT_MSG_HAS(load_error(dir.path()), "model.safetensors");
@@ -866,14 +830,14 @@ struct RunResult {
   std::string out, err;
 };
 
-RunResult run(const TempDir& dir, const std::string& args_and_program) {
+RunResult run(const ScratchDir& dir, const std::string& args_and_program) {
   const std::string out = dir / "stdout.txt", err = dir / "stderr.txt";
   const std::string cmd = args_and_program + " >" + out + " 2>" + err;
   const int status = std::system(cmd.c_str());
   RunResult r;
   if (status != -1 && WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
-  r.out = read_file(out);
-  r.err = read_file(err);
+  r.out = read_bytes(out);
+  r.err = read_bytes(err);
   return r;
 }
 
@@ -889,7 +853,7 @@ std::string logits() { return bin_dir() + "/mamba-logits"; }
   } while (0)
 
 TEST(BadCli, HappyPath) {
-  TempDir dir;
+  ScratchDir dir;
   const RunResult r = run(dir, generate() + " -m " + tiny() + " --ids 1,2,3 -n 4");
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(std::count(r.out.begin(), r.out.end(), ','), 3) << r.out;
@@ -903,7 +867,7 @@ TEST(BadCli, HappyPath) {
 }
 
 TEST(BadCli, MissingModelDirectory) {
-  TempDir dir;
+  ScratchDir dir;
   const std::string missing = dir / "no-such-model";
   EXPECT_TOOL_FAILS(run(dir, generate() + " -m " + missing + " --ids 1,2,3"), "mamba-generate",
                     missing, "does not exist");
@@ -912,7 +876,7 @@ TEST(BadCli, MissingModelDirectory) {
 }
 
 TEST(BadCli, ModelFlagAbsentMeansTheBundledModel) {
-  TempDir dir;
+  ScratchDir dir;
   const auto r = run(dir, generate() + " --ids 1,2,3 -n 2");
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TOOL_FAILS(run(dir, generate() + " -m " + (dir / "none") + " --ids 1,2,3"), "none",
@@ -920,7 +884,7 @@ TEST(BadCli, ModelFlagAbsentMeansTheBundledModel) {
 }
 
 TEST(BadCli, NonNumericId) {
-  TempDir dir;
+  ScratchDir dir;
   EXPECT_TOOL_FAILS(run(dir, generate() + " -m " + tiny() + " --ids 1,x,3"), "--ids", "\"x\"",
                     "item 2");
   EXPECT_TOOL_FAILS(run(dir, logits() + " -m " + tiny() + " --ids 1,x,3 --out " + (dir / "l.npy")),
@@ -928,7 +892,7 @@ TEST(BadCli, NonNumericId) {
 }
 
 TEST(BadCli, MalformedIdLists) {
-  TempDir dir;
+  ScratchDir dir;
   EXPECT_TOOL_FAILS(run(dir, generate() + " -m " + tiny() + " --ids=''"), "--ids");
   for (const std::string ids : {"1,,2", "1,2,", "-3", "99999999999", "1.5"}) {
     EXPECT_TOOL_FAILS(run(dir, generate() + " -m " + tiny() + " --ids=" + ids), "--ids",
@@ -937,7 +901,7 @@ TEST(BadCli, MalformedIdLists) {
 }
 
 TEST(BadCli, IdBeyondVocab) {
-  TempDir dir;
+  ScratchDir dir;
   EXPECT_TOOL_FAILS(run(dir, generate() + " -m " + tiny() + " --ids 1,99999"), "token id 99999",
                     "[0, 512)");
   // Through prefill and through step().
@@ -948,21 +912,21 @@ TEST(BadCli, IdBeyondVocab) {
 }
 
 TEST(BadCli, DecodeFromBeyondSequence) {
-  TempDir dir;
+  ScratchDir dir;
   EXPECT_TOOL_FAILS(run(dir, logits() + " -m " + tiny() + " --ids 1,2,3 --decode-from 5 --out " +
                                  (dir / "l.npy")),
                     "--decode-from 5", "sequence length 3");
 }
 
 TEST(BadCli, NegativeDecodeFrom) {
-  TempDir dir;
+  ScratchDir dir;
   EXPECT_TOOL_FAILS(run(dir, logits() + " -m " + tiny() + " --ids 1,2,3 --decode-from -2 --out " +
                                  (dir / "l.npy")),
                     "--decode-from -2", ">= 0");
 }
 
 TEST(BadCli, UnknownFlag) {
-  TempDir dir;
+  ScratchDir dir;
   EXPECT_TOOL_FAILS(run(dir, generate() + " -m " + tiny() + " --ids 1,2 --bogus"), "--bogus");
   EXPECT_TOOL_FAILS(
       run(dir, logits() + " -m " + tiny() + " --ids 1,2 --bogus --out " + (dir / "l.npy")),
@@ -970,7 +934,7 @@ TEST(BadCli, UnknownFlag) {
 }
 
 TEST(BadCli, NegativeThreads) {
-  TempDir dir;
+  ScratchDir dir;
   EXPECT_TOOL_FAILS(run(dir, generate() + " -m " + tiny() + " --ids 1,2 -t -5"), "threads", "-5");
   EXPECT_TOOL_FAILS(
       run(dir, logits() + " -m " + tiny() + " --ids 1,2 -t -5 --out " + (dir / "l.npy")), "threads",
@@ -978,7 +942,7 @@ TEST(BadCli, NegativeThreads) {
 }
 
 TEST(BadCli, BadSamplerSettings) {
-  TempDir dir;
+  ScratchDir dir;
   EXPECT_TOOL_FAILS(run(dir, generate() + " -m " + tiny() + " --ids 1,2 --temp -1"), "temperature",
                     "-1");
   EXPECT_TOOL_FAILS(run(dir, generate() + " -m " + tiny() + " --ids 1,2 --temp 1 --top-p 2"),
@@ -988,12 +952,12 @@ TEST(BadCli, BadSamplerSettings) {
 }
 
 TEST(BadCli, TruncatedModelFile) {
-  TempDir dir;
+  ScratchDir dir;
   const std::string model = dir / "model";
   fs::create_directory(model);
   fs::copy_file(tiny() + "/config.json", model + "/config.json");
-  const std::string full = read_file(tiny() + "/model.safetensors");
-  write_file(model + "/model.safetensors", full.substr(0, full.size() / 2));
+  const std::string full = read_bytes(tiny() + "/model.safetensors");
+  write_bytes(model + "/model.safetensors", full.substr(0, full.size() / 2));
   EXPECT_TOOL_FAILS(run(dir, generate() + " -m " + model + " --ids 1,2"), "mamba-generate",
                     model + "/model.safetensors", "run past the data section");
   EXPECT_TOOL_FAILS(run(dir, logits() + " -m " + model + " --ids 1,2 --out " + (dir / "l.npy")),
@@ -1001,7 +965,7 @@ TEST(BadCli, TruncatedModelFile) {
 }
 
 TEST(BadCli, UnwritableOutput) {
-  TempDir dir;
+  ScratchDir dir;
   const std::string out = dir / "no-such-dir/l.npy";
   EXPECT_TOOL_FAILS(run(dir, logits() + " -m " + tiny() + " --ids 1,2 --out " + out), out,
                     "cannot write");
@@ -1017,7 +981,7 @@ namespace {
 
 // mamba2-groups2's config.json (Python JSON: it holds Infinity) with one substring replaced.
 std::string mamba2_config_error(const std::string& from, const std::string& to) {
-  std::string text = read_file(fixture_dir("mamba2-groups2") + "/config.json");
+  std::string text = read_bytes(fixture_dir("mamba2-groups2") + "/config.json");
   const size_t at = text.find(from);
   EXPECT_NE(at, std::string::npos) << from;
   if (at != std::string::npos) text.replace(at, from.size(), to);
@@ -1049,9 +1013,9 @@ TEST(BadMamba2Config, ZeroChunkSize) {
 
 TEST(BadMamba2Config, WeightsOfTheWrongArchitecture) {
   // A Mamba-2 config over Mamba-1 weights: in_proj has Mamba-1's shape.
-  TempDir dir;
+  ScratchDir dir;
   fs::copy_file(tiny() + "/model.safetensors", dir / "model.safetensors");
-  write_file(dir / "config.json", read_file(fixture_dir("mamba2-groups2") + "/config.json"));
+  write_bytes(dir / "config.json", read_bytes(fixture_dir("mamba2-groups2") + "/config.json"));
   EXPECT_MSG_HAS(load_error(dir.path()), "in_proj.weight", "[256, 64]", "[328, 64]");
 }
 

@@ -24,12 +24,6 @@ inline std::string tokenizer_data(const std::string& name = "") {
   return data_dir() + "/tokenizer" + (name.empty() ? "" : "/" + name);
 }
 
-inline std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream os;
-  os << in.rdbuf();
-  return os.str();
-}
 
 inline detail::Json read_json(const std::string& path) {
   return detail::Json::parse(read_bytes(path));
@@ -93,34 +87,5 @@ inline ::testing::AssertionResult same_ids(const std::vector<int32_t>& got,
       EXPECT_NE(m_.find(p_), std::string::npos) << "expected \"" << p_ << "\" in:\n" << m_; \
   } while (0)
 
-inline void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), std::streamsize(bytes.size()));
-  ASSERT_TRUE(out.good()) << path;
-}
-
-// A fresh directory per test, removed afterwards.
-class ScratchDir {
- public:
-  ScratchDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    std::string base = ::testing::TempDir();
-    while (base.size() > 1 && base.back() == '/') base.pop_back();
-    path_ = base + "/mamba_tok_" + info->test_suite_name() + "_" + info->name() + "_" +
-            std::to_string(::getpid()) + "_" + std::to_string(counter_++);
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  static inline int counter_ = 0;
-  std::string path_;
-};
 
 }  // namespace mamba::test
