@@ -825,21 +825,6 @@ TEST(BadTokens, StepOutOfRange) {
 // ------------------------------------------------------------------------------------------------
 // 12. The command-line tools.
 
-struct RunResult {
-  int exit_code = -1;  // -1: did not exit normally (signal)
-  std::string out, err;
-};
-
-RunResult run(const ScratchDir& dir, const std::string& args_and_program) {
-  const std::string out = dir / "stdout.txt", err = dir / "stderr.txt";
-  const std::string cmd = args_and_program + " >" + out + " 2>" + err;
-  const int status = std::system(cmd.c_str());
-  RunResult r;
-  if (status != -1 && WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
-  r.out = read_bytes(out);
-  r.err = read_bytes(err);
-  return r;
-}
 
 std::string generate() { return bin_dir() + "/mamba-generate"; }
 std::string logits() { return bin_dir() + "/mamba-logits"; }

@@ -8,22 +8,6 @@
 namespace mamba::test {
 namespace {
 
-struct RunResult {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-// Runs a shell command line with stdin from `input`, capturing stdout and stderr.
-RunResult run(const ScratchDir& dir, const std::string& command, const std::string& input = "") {
-  write_bytes(dir / "stdin", input);
-  const std::string cmd = command + " <" + (dir / "stdin") + " >" + (dir / "stdout") + " 2>" + (dir / "stderr");
-  const int status = std::system(cmd.c_str());
-  RunResult r;
-  if (status != -1 && WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
-  r.out = read_bytes(dir / "stdout");
-  r.err = read_bytes(dir / "stderr");
-  return r;
-}
 
 std::string tokenize() { return bin_dir() + "/mamba-tokenize"; }
 // One thread: these runs are about text, and a tiny model gains nothing from a team.

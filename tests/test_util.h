@@ -3,6 +3,7 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -64,6 +65,25 @@ class ScratchDir {
   static inline int counter_ = 0;
   std::string path_;
 };
+
+struct RunResult {
+  int exit_code = -1;  // -1: did not exit normally (signal)
+  std::string out, err;
+};
+
+// Runs a shell command line in `dir` with stdin from `input`, capturing stdout and stderr.
+inline RunResult run(const ScratchDir& dir, const std::string& command,
+                     const std::string& input = "") {
+  write_bytes(dir / "stdin", input);
+  const std::string cmd = command + " <" + (dir / "stdin") + " >" + (dir / "stdout") + " 2>" +
+                          (dir / "stderr");
+  const int status = std::system(cmd.c_str());
+  RunResult r;
+  if (status != -1 && WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
+  r.out = read_bytes(dir / "stdout");
+  r.err = read_bytes(dir / "stderr");
+  return r;
+}
 
 // expected.safetensors of a fixture, read with our own (validated) reader.
 class Expected {
