@@ -8,6 +8,7 @@
 #include "core/linear.h"
 #include "core/mamba1.h"
 #include "core/mamba2.h"
+#include "core/session_access.h"
 #include "core/tap.h"
 #include "core/weights.h"
 #include "platform/arena.h"
@@ -260,3 +261,15 @@ const float* Session::conv_state(int layer) const { return buf_->states.at(size_
 const float* Session::ssm_state(int layer) const { return buf_->states.at(size_t(layer)).ssm; }
 
 }  // namespace mamba
+
+namespace mamba::detail {
+
+float* SessionAccess::conv_state(Session& s, int layer) {
+  return s.buf_->states.at(size_t(layer)).conv;
+}
+float* SessionAccess::ssm_state(Session& s, int layer) {
+  return s.buf_->states.at(size_t(layer)).ssm;
+}
+float* SessionAccess::logits(Session& s) { return s.buf_->logits; }
+
+}  // namespace mamba::detail

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "mamba/config.h"
+#include "mamba/gpu.h"
 #include "mamba/model.h"
 #include "mamba/sampler.h"
 #include "mamba/session.h"

@@ -12,6 +12,8 @@
 
 namespace mamba {
 
+namespace detail { struct SessionAccess; }  // internal writer of states/logits (gpu/)
+
 struct SessionLimits {
   int prefill_chunk = 128;  // tokens per prefill pass; longer prompts run in several passes
   int n_threads = 0;        // 0: OMP_NUM_THREADS, else all cores
@@ -62,6 +64,7 @@ class Session {
   struct Buffers;  // internal
 
  private:
+  friend struct detail::SessionAccess;
   Session();
   void forward(const int32_t* ids, int n, float* logits_rows);
   std::shared_ptr<const Model> model_;
