@@ -37,6 +37,7 @@ class CudaExec {
     e->check(cudaSetDevice(device), "cudaSetDevice");
     e->check(cudaStreamCreateWithFlags(&e->stream_, cudaStreamNonBlocking), "cudaStreamCreate");
     if (e->st_.ok()) e->check_blas(cublasCreate(&e->blas_), "cublasCreate");
+    // (Before cublasSetWorkspace in allocate(): setting the stream resets cuBLAS's workspace.)
     if (e->st_.ok()) e->check_blas(cublasSetStream(e->blas_, e->stream_), "cublasSetStream");
     if (!e->st_.ok()) return e->st_;
     return {std::move(e)};

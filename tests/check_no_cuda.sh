@@ -4,7 +4,8 @@
 # Usage: check_no_cuda.sh LIBRARY.a PROGRAM
 set -u
 lib=$1 prog=$2
-syms=$(nm -A "$lib" 2>/dev/null) || { echo "nm failed on $lib"; exit 1; }
+# Symbol names only (the last field): paths may contain "cuda" themselves.
+syms=$(nm "$lib" 2>/dev/null | awk 'NF >= 2 { print $NF }') || { echo "nm failed on $lib"; exit 1; }
 [ -n "$syms" ] || { echo "no symbols read from $lib"; exit 1; }
 found=$(printf '%s\n' "$syms" | grep -iE 'cuda|cublas|nvrtc|__nv_')
 if [ -n "$found" ]; then

@@ -74,10 +74,8 @@ TEST(GpuRandom, ReleasedShapes) {
   for (const char* preset : {"mamba-130m", "mamba2-130m"}) {
     RandomCheckpoint rc;
     ASSERT_TRUE(rc.set_preset(preset));
-    for (size_t n : {size_t(1), size_t(200), size_t(777)}) {
-      check_random(rc, std::string("gpu_") + preset, n, kGpu, {GpuPrecision::fp32, 512});
-      check_random(rc, std::string("gpu_") + preset, n, kGpu, {GpuPrecision::bf16, 300});
-    }
+    check_random(rc, std::string("gpu_") + preset, {1, 200, 777}, kGpu,
+                 {{GpuPrecision::fp32, 512}, {GpuPrecision::bf16, 300}, {GpuPrecision::f16, 2048}});
   }
 }
 
@@ -93,13 +91,13 @@ TEST(GpuRandom, GroupsBiasesClampAndBigState) {
   rc.use_bias = true;
   rc.dt_limit_max = 0.05f;
   rc.tie_word_embeddings = false;
-  check_random(rc, "gpu_groups", 333, kGpu, {GpuPrecision::fp32, 128});
+  check_random(rc, "gpu_groups", {333}, kGpu, {{GpuPrecision::fp32, 128}});
   RandomCheckpoint m1;
   m1.d_model = 256;
   m1.d_state = 100;
   m1.d_conv = 3;
   m1.use_bias = true;
-  check_random(m1, "gpu_m1_n100", 150, kGpu, {GpuPrecision::fp32, 100});
+  check_random(m1, "gpu_m1_n100", {150}, kGpu, {{GpuPrecision::fp32, 100}});
 }
 
 TEST(GpuErrors, BadInputLeavesTheSessionAlone) {

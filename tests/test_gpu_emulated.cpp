@@ -304,7 +304,7 @@ TEST(EmulatedRandom, RealWidths) {
   m1.d_model = 768;
   m1.n_layer = 2;
   m1.vocab_size = 300;
-  check_random(m1, "gpu_emu_m1", 45, kEmulated, {GpuPrecision::fp32, 32, 16});
+  check_random(m1, "gpu_emu_m1", {45}, kEmulated, {{GpuPrecision::fp32, 32, 16}});
   RandomCheckpoint m2;
   m2.mamba2 = true;
   m2.d_model = 768;
@@ -313,8 +313,8 @@ TEST(EmulatedRandom, RealWidths) {
   m2.d_state = 128;
   m2.head_dim = 64;
   m2.chunk_size = 8;
-  check_random(m2, "gpu_emu_m2", 45, kEmulated, {GpuPrecision::fp32, 20, 64});
-  check_random(m2, "gpu_emu_m2_bf16", 45, kEmulated, {GpuPrecision::bf16, 45, 64});
+  check_random(m2, "gpu_emu_m2", {45}, kEmulated,
+               {{GpuPrecision::fp32, 20, 64}, {GpuPrecision::bf16, 45, 64}});
 }
 
 TEST(EmulatedRandom, GroupsBiasesAndClamp) {
@@ -328,16 +328,16 @@ TEST(EmulatedRandom, GroupsBiasesAndClamp) {
   rc.use_bias = true;
   rc.dt_limit_max = 0.05f;
   rc.tie_word_embeddings = false;
-  check_random(rc, "gpu_emu_groups", 50, kEmulated, {GpuPrecision::fp32, 23, 64});
+  check_random(rc, "gpu_emu_groups", {50}, kEmulated, {{GpuPrecision::fp32, 23, 64}});
   RandomCheckpoint m1;
   m1.d_model = 80;
   m1.d_state = 40;  // the 64-register scan
   m1.d_conv = 2;
   m1.use_bias = true;
   m1.dt_rank = 7;
-  check_random(m1, "gpu_emu_m1_n40", 50, kEmulated, {GpuPrecision::fp32, 19, 6});
+  check_random(m1, "gpu_emu_m1_n40", {50}, kEmulated, {{GpuPrecision::fp32, 19, 6}});
   m1.d_state = 100;  // the 256-register scan
-  check_random(m1, "gpu_emu_m1_n100", 30, kEmulated, {GpuPrecision::fp32, 30, 7});
+  check_random(m1, "gpu_emu_m1_n100", {30}, kEmulated, {{GpuPrecision::fp32, 30, 7}});
 }
 
 TEST(EmulatedErrors, BadInputLeavesTheSessionAlone) { check_bad_input(kEmulated); }
