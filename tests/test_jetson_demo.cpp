@@ -57,6 +57,19 @@ TEST(JetsonDemo, GreedyTextEqualsGenerate) {
   }
 }
 
+// Every prompt through the GPU prefill (fp32) where there is one, else the CPU: the same text.
+TEST(JetsonDemo, GpuPrefillGivesTheCpuText) {
+  ScratchDir dir;
+  const std::string input = "The\nin it is\na b c\n";
+  RunResult gpu = run(dir, demo() + " --gpu-min-tokens 0 --precision fp32 --gpu-chunk 2 -n 20 "
+                                    "--ignore-eos --keep-context", input);
+  RunResult cpu = run(dir, demo() + " --cpu -n 20 --ignore-eos --keep-context", input);
+  ASSERT_EQ(gpu.exit_code, 0) << gpu.err;
+  ASSERT_EQ(cpu.exit_code, 0) << cpu.err;
+  EXPECT_EQ(gpu.out, cpu.out);
+  if (GpuPrefill::device_count() > 0) EXPECT_EQ(count(gpu.err, "prefill on the GPU"), 3u) << gpu.err;
+}
+
 TEST(JetsonDemo, KeepContextContinuesTheConversation) {
   ScratchDir dir;
   // Two turns with --keep-context == one prompt of both turns' tokens: the second turn's text

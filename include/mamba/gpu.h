@@ -66,7 +66,8 @@ class GpuPrefill {
   // the final conv and SSM states and the logits after the last token, its n_past() has grown by
   // n, and the logits [vocab] are returned; with all_logits (needs GpuLimits::all_logits) every
   // position's logits are written there, row-major [n, vocab]. On failure (bad id, CUDA error)
-  // the session is unchanged and the message says what failed where.
+  // the session is unchanged and the message says what failed where. A CUDA or cuBLAS error is
+  // sticky (the device context may be lost): every later call fails with it; create a new one.
   Result<const float*> prefill(Session& session, const int32_t* ids, size_t n,
                                float* all_logits = nullptr);
 
