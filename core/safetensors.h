@@ -49,6 +49,8 @@ class Checkpoint {
   explicit Checkpoint(const std::string& dir);  // throws LoadError
   const TensorView* find(const std::string& name) const;  // null if absent
   const std::string& where() const { return where_; }  // file name(s) for error messages
+  // The tensor was copied out and will not be read again: let its file pages go.
+  void release(const TensorView& t) const { platform::drop_pages(t.data, t.bytes); }
 
  private:
   std::vector<std::unique_ptr<SafetensorsFile>> files_;
@@ -58,5 +60,7 @@ class Checkpoint {
 
 // Widens any float tensor to fp32 (dst holds numel() floats). Throws LoadError for other dtypes.
 void to_f32(const TensorView& t, float* dst);
+// The same for elements [first, first + n) of the flattened tensor.
+void to_f32(const TensorView& t, size_t first, size_t n, float* dst);
 
 }  // namespace mamba::detail

@@ -39,6 +39,8 @@ struct Session::Buffers {
   Mamba2Scratch m2{};                      // when arch == mamba2
   std::vector<LayerState> states;          // [n_layer], into the arena (sized in create)
   std::vector<detail::GemmScratch> gemm;   // [n_threads]
+  std::vector<float*> tiles;               // [n_threads] dequantized weight tiles
+  simd::QuantizedX xq;                     // the activation row of a q8/q4 matvec
 };
 
 namespace {
@@ -49,8 +51,9 @@ struct Plan {
   size_t xz, xpad, u, dbc, dt, y;  // Mamba-1 scratch
   size_t zx, G, M, wB, cs, dth;    // Mamba-2 scratch (with xpad, u, dt, y)
   int ssd_L = 0;
-  std::vector<size_t> conv, ssm, gemm_a, gemm_b;
+  std::vector<size_t> conv, ssm, gemm_a, gemm_b, tiles;
   size_t cap_a = 0, cap_b = 0;
+  size_t xq_q = 0, xq_d = 0, xq_sum = 0;  // one activation row quantized (q8/q4)
 };
 
 // Width of Mamba-2's in_proj output and of its out_proj input (the optional MLP part included).
@@ -58,7 +61,7 @@ int64_t mamba2_in_width(const Config& c, int d_mlp) {
   return 2 * d_mlp + c.d_inner + c.conv_dim() + c.n_heads;
 }
 
-Plan plan(const Config& c, int d_mlp, int64_t T, int n_threads) {
+Plan plan(const Config& c, int d_mlp, WeightType type, int64_t T, int n_threads) {
   const int64_t dm = c.d_model, d = c.d_inner, N = c.d_state, K = c.d_conv, V = c.vocab_size,
                 C = c.conv_dim();
   const bool m2 = c.arch == Architecture::mamba2;
@@ -75,7 +78,8 @@ Plan plan(const Config& c, int d_mlp, int64_t T, int n_threads) {
   p.logits = a.floats(size_t(V));
   p.xpad = a.floats(size_t((K - 1 + T) * C));
   p.u = a.floats(size_t(T * C));
-  std::vector<detail::GemmShape> shapes = {{T, V, dm}};
+  std::vector<detail::WeightShape> weights = {{V, dm}};  // [M, K] of every projection
+  std::vector<detail::GemmShape> shapes;
   if (!m2) {
     const int64_t R = c.dt_rank;
     p.xz = a.floats(size_t(T * 2 * d));
@@ -83,7 +87,7 @@ Plan plan(const Config& c, int d_mlp, int64_t T, int n_threads) {
     p.dt = a.floats(size_t(T * d));
     p.y = a.floats(size_t(T * d));
     for (auto [M, Kw] : {std::pair{2 * d, dm}, {R + 2 * N, d}, {d, R}, {dm, d}})
-      shapes.push_back({T, M, Kw});
+      weights.push_back({M, Kw});
   } else {
     const int64_t W = mamba2_in_width(c, d_mlp), H = c.n_heads, L = std::min<int64_t>(c.chunk_size, T);
     p.ssd_L = int(L);
@@ -95,15 +99,22 @@ Plan plan(const Config& c, int d_mlp, int64_t T, int n_threads) {
     p.wB = a.floats(size_t(n_threads * L * N));
     p.cs = a.floats(size_t(n_threads * L));
     p.dth = a.floats(size_t(n_threads * L));
-    shapes.push_back({T, W, dm});
-    shapes.push_back({T, dm, d_mlp + d});
+    weights.push_back({W, dm});
+    weights.push_back({dm, d_mlp + d});
     detail::mamba2_gemm_shapes(c, int(L), &shapes);
   }
+  for (const detail::WeightShape& w : weights) shapes.push_back({T, w.M, w.K});
   detail::gemm_scratch_floats(shapes, &p.cap_a, &p.cap_b);
+  const detail::LinearNeeds need = detail::linear_needs(weights, type);
   for (int i = 0; i < n_threads; ++i) {
     p.gemm_a.push_back(a.floats(p.cap_a));
     p.gemm_b.push_back(a.floats(p.cap_b));
+    p.tiles.push_back(a.floats(need.tile_floats));
   }
+  const int64_t kp = simd::padded_cols(need.quantized_k);
+  p.xq_q = a.bytes(size_t(kp));
+  p.xq_d = a.floats(size_t(kp / simd::kBlock));
+  p.xq_sum = a.floats(size_t(kp / simd::kBlock));
   p.total = a.total();
   return p;
 }
@@ -132,7 +143,7 @@ Session::~Session() = default;
 
 size_t Session::required_bytes(const Model& model, const SessionLimits& limits) {
   if (!check_limits(limits).ok()) return 0;
-  return plan(model.config(), model_d_mlp(model), limits.prefill_chunk,
+  return plan(model.config(), model_d_mlp(model), model.weight_type(), limits.prefill_chunk,
               platform::resolve_threads(limits.n_threads))
       .total;
 }
@@ -143,7 +154,8 @@ Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Model> mo
   if (Status st = check_limits(limits); !st.ok()) return st;
   const Config& c = model->config();
   const int n_threads = platform::resolve_threads(limits.n_threads);
-  const Plan p = plan(c, model_d_mlp(*model), limits.prefill_chunk, n_threads);
+  const Plan p = plan(c, model_d_mlp(*model), model->weight_type(), limits.prefill_chunk,
+                      n_threads);
 
   std::unique_ptr<Session> s(new Session());
   s->model_ = std::move(model);
@@ -169,8 +181,11 @@ Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Model> mo
     b->m2 = Mamba2Scratch{at(p.zx), at(p.xpad), at(p.u), at(p.dt), at(p.y), at(p.G), p.ssd_L,
                           at(p.M), at(p.wB), at(p.cs), at(p.dth)};
   for (int i = 0; i < c.n_layer; ++i) b->states.push_back({at(p.conv[i]), at(p.ssm[i])});
-  for (int i = 0; i < n_threads; ++i)
+  for (int i = 0; i < n_threads; ++i) {
     b->gemm.push_back({at(p.gemm_a[i]), at(p.gemm_b[i]), p.cap_a, p.cap_b});
+    b->tiles.push_back(at(p.tiles[i]));
+  }
+  b->xq = simd::QuantizedX{reinterpret_cast<int8_t*>(base + p.xq_q), at(p.xq_d), at(p.xq_sum)};
   s->buf_ = std::move(b);
   // Start the OpenMP team now, so its threads are not created inside the first prefill.
   platform::parallel_for(n_threads, n_threads, 1, [](int, int64_t, int64_t) {});
@@ -195,11 +210,11 @@ void Session::forward(const int32_t* ids, int n, float* logits_rows) {
   const Config& c = w.config;
   Buffers& b = *buf_;
   const int64_t dm = c.d_model, V = c.vocab_size;
-  const detail::LinearCtx ctx{b.kernels, b.n_threads, b.gemm.data()};
+  const detail::LinearCtx ctx{b.kernels, b.n_threads, b.gemm.data(), b.xq, b.tiles.data()};
   detail::Tap tap{tap_, tap_user_, -1, n_past_};
 
   for (int t = 0; t < n; ++t)
-    std::memcpy(b.resid + t * dm, w.embeddings + int64_t(ids[t]) * dm, size_t(dm) * sizeof(float));
+    b.kernels->dequantize_rows(w.embeddings, ids[t], ids[t] + 1, b.resid + t * dm);
   tap("embeddings_out", b.resid, n, dm, dm);
   for (int l = 0; l < c.n_layer; ++l) {
     const bool m1 = c.arch == Architecture::mamba1;
@@ -224,7 +239,7 @@ void Session::forward(const int32_t* ids, int n, float* logits_rows) {
   if (tap && !logits_rows) tap.row0 += n - 1;
   tap("norm_f_out", b.xn + first * dm, n - first, dm, dm);
   float* dst = logits_rows ? logits_rows : b.logits;
-  detail::linear(ctx, dst, V, b.xn + first * dm, dm, w.lm_head, nullptr, n - first, V, dm);
+  detail::linear(ctx, dst, V, b.xn + first * dm, dm, w.lm_head, nullptr, n - first);
   if (logits_rows) std::memcpy(b.logits, logits_rows + (n - 1) * V, size_t(V) * sizeof(float));
   n_past_ += n;
 }

@@ -33,12 +33,18 @@ double seconds(clock_type::time_point a, clock_type::time_point b) {
   return std::chrono::duration<double>(b - a).count();
 }
 
-// Bytes of weights the model keeps in host memory (fp32): what decode reads per token, plus the
-// embedding table of an untied model, of which decode reads one row.
+// Bytes of weights the model keeps in host memory: what decode reads per token, plus the rest of
+// an untied embedding table, of which decode reads one row (q8/q4 rows are padded a little more).
 size_t host_weight_bytes(const mamba::Model& m) {
   const mamba::Config& c = m.config();
-  const size_t row = size_t(c.d_model) * sizeof(float);
-  return m.weight_bytes() - row + (c.tie_word_embeddings ? 0 : size_t(c.vocab_size) * row);
+  if (c.tie_word_embeddings) return m.weight_bytes();
+  const mamba::WeightType t = m.weight_type();
+  const double per_weight = t == mamba::WeightType::f32   ? 4.0
+                            : t == mamba::WeightType::q8  ? 34.0 / 32
+                            : t == mamba::WeightType::q4  ? 18.0 / 32
+                                                          : 2.0;
+  const double row = per_weight * c.d_model;
+  return m.weight_bytes() + size_t(row * (c.vocab_size - 1));
 }
 
 }  // namespace

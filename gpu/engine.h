@@ -50,7 +50,7 @@ class Engine {
     e->ex_ = std::move(exec);
     if (Status st = e->ex_->allocate(e->p_.total, e->p_.workspace, e->p_.workspace_bytes); !st.ok())
       return st;
-    e->upload_weights();
+    if (Status st = e->upload_weights(); !st.ok()) return st;
     if (Status st = e->ex_->finish(); !st.ok())
       return Status::error("GpuPrefill::create: uploading the weights: " + st.message());
     return {std::move(e)};
@@ -112,13 +112,22 @@ class Engine {
   uint8_t* at(size_t off) const { return ex_->base() + off; }
   float* f(size_t off) const { return off == kAbsent ? nullptr : reinterpret_cast<float*>(at(off)); }
 
-  void upload_weights() {
+  Status upload_weights() {
     const detail::Weights& w = model_->weights();
     const Config& c = w.config;
     const Plan& p = p_;
-    std::vector<uint16_t> staging;
-    auto mat = [&](size_t off, const float* src, int64_t rows, int64_t cols) {
-      upload_matrix(*ex_, at(off), p.wt, src, rows, cols, staging);
+    Staging staging;
+    Status st;
+    // The planned buffer holds [rows, cols]: a matrix of another shape would overflow it.
+    auto mat = [&](size_t off, const simd::Matrix& m, int64_t rows, int64_t cols) {
+      if (m.rows != rows || m.cols != cols) {
+        if (st.ok())
+          st = Status::error("GpuPrefill::create: a weight matrix is [" + std::to_string(m.rows) +
+                             ", " + std::to_string(m.cols) + "], the plan expects [" +
+                             std::to_string(rows) + ", " + std::to_string(cols) + "]");
+        return;
+      }
+      upload_matrix(*ex_, at(off), p.wt, m, staging);
     };
     auto vec = [&](size_t off, const float* src, int64_t n) {
       if (off != kAbsent) upload_vector(*ex_, f(off), src, n);
@@ -157,6 +166,7 @@ class Engine {
         vec(o.out_bias, L.out_proj_bias, p.dm);
       }
     }
+    return st;
   }
 
   // y[T, M] (row stride ldy) = x[T, K] (row stride ldx) W[M, K]^T (+ bias), W at offset w_off.

@@ -340,6 +340,30 @@ TEST(EmulatedRandom, GroupsBiasesAndClamp) {
   check_random(m1, "gpu_emu_m1_n100", {30}, kEmulated, {{GpuPrecision::fp32, 30, 7}});
 }
 
+// A model held in any weight type: the GPU reads each matrix back as the fp32 values it stands for,
+// as the CPU prefill's GEMM tiles do, so in fp32 mode both prefills agree to the fp32 rule.
+TEST(EmulatedWeightTypes, Fp32PrefillMatchesTheCpuForEveryWeightType) {
+  for (const char* f : {"mamba1-tiny", "mamba2-groups2"})
+    for (WeightType t : {WeightType::bf16, WeightType::f16, WeightType::q8, WeightType::q4}) {
+      SCOPED_TRACE(std::string(f) + " held as " + weight_type_name(t));
+      LoadOptions lo;
+      lo.weights = t;
+      auto m = Model::load(fixture_dir(f), lo);
+      ASSERT_TRUE(m.ok()) << m.message();
+      auto gpu = new_prefiller(kEmulated, m.value(), GpuCase{GpuPrecision::fp32, 8, 3});
+      auto s = new_session(m.value()), cpu = new_session(m.value());
+      ASSERT_TRUE(gpu && s && cpu);
+      const Expected e(f);
+      const auto ids = e.ids("input_ids");  // one CPU chunk of 21 tokens: the fp32-tile GEMM
+      const size_t V = size_t(m.value()->config().vocab_size);
+      std::vector<float> got(ids.size() * V), want(ids.size() * V);
+      ASSERT_TRUE(gpu->prefill(*s, ids.data(), ids.size(), got.data()).ok());
+      ASSERT_TRUE(cpu->prefill(ids.data(), ids.size(), want.data()).ok());
+      EXPECT_TRUE(all_close(got, want));
+      expect_same_states(*s, *cpu, GpuPrecision::fp32, "after the prefill");
+    }
+}
+
 TEST(EmulatedErrors, BadInputLeavesTheSessionAlone) { check_bad_input(kEmulated); }
 
 // The host side of a prefill (checks, passes, hand-off) allocates nothing.

@@ -8,19 +8,29 @@
 
 #include "mamba/config.h"
 #include "mamba/status.h"
+#include "mamba/weight_type.h"
 
 namespace mamba {
 
 namespace detail { struct Weights; }
 
+struct LoadOptions {
+  // The type the projections, the embedding and the lm_head are held in, converted at load from
+  // whatever the checkpoint stores.
+  WeightType weights = WeightType::f32;
+};
+
 class Model {
  public:
   // Loads a Hugging Face checkpoint directory: config.json plus model.safetensors, or shards listed
-  // in model.safetensors.index.json. F32 tensors are used in place from the mmap'd file; F16 and
-  // BF16 tensors are widened to fp32 once, here.
-  static Result<std::shared_ptr<const Model>> load(const std::string& dir);
+  // in model.safetensors.index.json. With f32 weights, F32 matrices are used in place from the
+  // mmap'd file; anything else is converted once, here, into memory the Model owns (and the file
+  // is unmapped when nothing points into it any more).
+  static Result<std::shared_ptr<const Model>> load(const std::string& dir,
+                                                   const LoadOptions& options = {});
 
   const Config& config() const;
+  WeightType weight_type() const;
   // Bytes of weights the model reads per token (what decode streams from memory).
   size_t weight_bytes() const;
 
