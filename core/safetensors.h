@@ -30,16 +30,27 @@ struct TensorView {
   std::string shape_str() const;  // "[2, 3]"
 };
 
-// One mapped, validated .safetensors file. Throws LoadError naming the file and tensor.
+// One validated .safetensors file: mapped from disk, or bytes in memory that the caller keeps
+// alive (tensors point into them). Throws LoadError naming the file (or `name`) and tensor.
 class SafetensorsFile {
  public:
   explicit SafetensorsFile(const std::string& path);
+  SafetensorsFile(const uint8_t* data, size_t size, std::string name);
   const std::map<std::string, TensorView>& tensors() const { return tensors_; }
-  const std::string& path() const { return file_.path(); }
+  const std::string& path() const { return path_; }
 
  private:
-  platform::MappedFile file_;
+  void parse(const uint8_t* data, size_t size);
+  std::unique_ptr<platform::MappedFile> file_;  // null for bytes in memory
+  std::string path_;
   std::map<std::string, TensorView> tensors_;
+};
+
+// The bytes of one safetensors file held in memory by the caller.
+struct SafetensorsBytes {
+  const uint8_t* data;
+  size_t size;
+  std::string name;  // for error messages
 };
 
 // The tensors of a checkpoint directory: model.safetensors, or the shards that
@@ -47,10 +58,13 @@ class SafetensorsFile {
 class Checkpoint {
  public:
   explicit Checkpoint(const std::string& dir);  // throws LoadError
+  // The tensors of safetensors files in memory (a single file or every shard; no index needed).
+  explicit Checkpoint(const std::vector<SafetensorsBytes>& files);
   const TensorView* find(const std::string& name) const;  // null if absent
   const std::string& where() const { return where_; }  // file name(s) for error messages
 
  private:
+  void index_tensors();  // fills index_ from files_, rejecting a tensor found twice
   std::vector<std::unique_ptr<SafetensorsFile>> files_;
   std::map<std::string, const TensorView*> index_;
   std::string where_;

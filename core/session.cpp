@@ -2,8 +2,10 @@
 #include "mamba/session.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <new>
+#include <type_traits>
 
 #include "core/linear.h"
 #include "core/mamba1.h"
@@ -23,9 +25,8 @@ using detail::Mamba2Scratch;
 constexpr int kMaxPrefillChunk = 1 << 16;
 constexpr int kMaxThreads = 1024;
 
-// Offsets of every buffer, from one planning pass; pointers are base + offset.
+// Offsets of every buffer, from one planning pass; pointers are base + offset. Lives in the block.
 struct Session::Buffers {
-  platform::AlignedBlock block;
   size_t bytes = 0;
   int64_t max_T = 0;
   int n_threads = 1;
@@ -36,14 +37,22 @@ struct Session::Buffers {
   float* logits = nullptr;  // [vocab] logits after the last token
   Mamba1Scratch m1{};                      // when arch == mamba1
   Mamba2Scratch m2{};                      // when arch == mamba2
-  std::vector<LayerState> states;          // [n_layer], into the arena (sized in create)
-  std::vector<detail::GemmScratch> gemm;   // [n_threads]
+  LayerState* states = nullptr;             // [n_layer]
+  detail::GemmScratch* gemm = nullptr;     // [n_threads]
 };
+static_assert(std::is_trivially_destructible_v<Session::Buffers>, "lives in the block, never destroyed");
 
 namespace {
 
+// The first kAlign bytes of a session's block: who frees it. The Session object follows.
+struct BlockHeader {
+  uint8_t* heap = nullptr;  // the block, if create() allocated it; null for a caller's buffer
+};
+static_assert(sizeof(BlockHeader) <= platform::kAlign, "the Session object starts at kAlign");
+
 struct Plan {
   size_t total = 0;
+  size_t header, session, buffers, states, gemm;  // bookkeeping
   size_t resid, xn, out, logits;
   size_t xz, xpad, u, dbc, dt, y;  // Mamba-1 scratch
   size_t zx, G, M, wB, cs, dth;    // Mamba-2 scratch (with xpad, u, dt, y)
@@ -64,6 +73,11 @@ Plan plan(const Config& c, int d_mlp, int64_t T, int n_threads) {
   const int64_t ssm_floats = m2 ? int64_t(c.n_heads) * c.head_dim * N : N * d;
   platform::ArenaPlan a;
   Plan p;
+  p.header = a.bytes(sizeof(BlockHeader));
+  p.session = a.bytes(sizeof(Session));
+  p.buffers = a.bytes(sizeof(Session::Buffers));
+  p.states = a.bytes(size_t(c.n_layer) * sizeof(LayerState));
+  p.gemm = a.bytes(size_t(n_threads) * sizeof(detail::GemmScratch));
   for (int i = 0; i < c.n_layer; ++i) {  // state first: contiguous per sequence
     p.conv.push_back(a.floats(size_t((K - 1) * C)));
     p.ssm.push_back(a.floats(size_t(ssm_floats)));
@@ -140,20 +154,42 @@ Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Model> mo
                                                  const SessionLimits& limits) {
   if (!model) return Status::error("Session::create: no model");
   if (Status st = check_limits(limits); !st.ok()) return st;
+  const size_t bytes = required_bytes(*model, limits);
+  uint8_t* block = static_cast<uint8_t*>(std::aligned_alloc(platform::kAlign, bytes));
+  if (!block)
+    return Status::error("Session::create: cannot allocate " + std::to_string(bytes) + " bytes");
+  return create_in(std::move(model), limits, block, true);
+}
+
+Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Model> model,
+                                                 const SessionLimits& limits, void* buffer,
+                                                 size_t buffer_bytes) {
+  if (!model) return Status::error("Session::create: no model");
+  if (Status st = check_limits(limits); !st.ok()) return st;
+  if (!buffer) return Status::error("Session::create: null buffer");
+  if (reinterpret_cast<uintptr_t>(buffer) % kBufferAlign != 0)
+    return Status::error("Session::create: the buffer's address is not a multiple of " +
+                         std::to_string(kBufferAlign) + " bytes (Session::kBufferAlign)");
+  if (const size_t need = required_bytes(*model, limits); buffer_bytes < need)
+    return Status::error("Session::create: the buffer holds " + std::to_string(buffer_bytes) +
+                         " bytes, but this model and these limits need " + std::to_string(need) +
+                         " (Session::required_bytes)");
+  return create_in(std::move(model), limits, static_cast<uint8_t*>(buffer), false);
+}
+
+Result<std::unique_ptr<Session>> Session::create_in(std::shared_ptr<const Model> model,
+                                                    const SessionLimits& limits, uint8_t* base,
+                                                    bool owned) {
+  static_assert(platform::kAlign == kBufferAlign, "one alignment for both kinds of block");
   const Config& c = model->config();
   const int n_threads = platform::resolve_threads(limits.n_threads);
   const Plan p = plan(c, model_d_mlp(*model), limits.prefill_chunk, n_threads);
-
-  std::unique_ptr<Session> s(new Session());
-  s->model_ = std::move(model);
-  auto b = std::make_unique<Buffers>();
-  try {
-    b->block = platform::aligned_alloc_zeroed(p.total);
-  } catch (const std::bad_alloc&) {
-    return Status::error("Session::create: cannot allocate " + std::to_string(p.total) + " bytes");
-  }
-  uint8_t* base = b->block.get();
+  std::memset(base, 0, p.total);  // the state starts empty
   auto at = [base](size_t off) { return reinterpret_cast<float*>(base + off); };
+  ::new (base + p.header) BlockHeader{owned ? base : nullptr};
+  std::unique_ptr<Session> s(::new (base + p.session) Session());
+  s->model_ = std::move(model);
+  Buffers* b = ::new (base + p.buffers) Buffers();
   b->bytes = p.total;
   b->max_T = limits.prefill_chunk;
   b->n_threads = n_threads;
@@ -167,19 +203,28 @@ Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Model> mo
   else
     b->m2 = Mamba2Scratch{at(p.zx), at(p.xpad), at(p.u), at(p.dt), at(p.y), at(p.G), p.ssd_L,
                           at(p.M), at(p.wB), at(p.cs), at(p.dth)};
-  for (int i = 0; i < c.n_layer; ++i) b->states.push_back({at(p.conv[i]), at(p.ssm[i])});
+  b->states = ::new (base + p.states) LayerState[size_t(c.n_layer)];
+  for (int i = 0; i < c.n_layer; ++i) b->states[i] = {at(p.conv[size_t(i)]), at(p.ssm[size_t(i)])};
+  b->gemm = ::new (base + p.gemm) detail::GemmScratch[size_t(n_threads)];
   for (int i = 0; i < n_threads; ++i)
-    b->gemm.push_back({at(p.gemm_a[i]), at(p.gemm_b[i]), p.cap_a, p.cap_b});
-  s->buf_ = std::move(b);
+    b->gemm[i] = {at(p.gemm_a[size_t(i)]), at(p.gemm_b[size_t(i)]), p.cap_a, p.cap_b};
+  s->buf_ = b;
   // Start the OpenMP team now, so its threads are not created inside the first prefill.
   platform::parallel_for(n_threads, n_threads, 1, [](int, int64_t, int64_t) {});
   return s;
 }
 
+void Session::operator delete(void* p) {
+  const auto* header = reinterpret_cast<const BlockHeader*>(static_cast<uint8_t*>(p) -
+                                                            platform::kAlign);
+  std::free(header->heap);  // null (a caller's buffer): nothing to free
+}
+
 void Session::reset() {
   const Config& c = model_->config();
   const size_t ssm_floats = size_t(c.d_state) * c.d_inner;  // [H, P, N] or [N, d]: same count
-  for (const LayerState& st : buf_->states) {
+  for (int l = 0; l < c.n_layer; ++l) {
+    const LayerState& st = buf_->states[l];
     std::fill_n(st.conv, size_t(c.d_conv - 1) * c.conv_dim(), 0.0f);
     std::fill_n(st.ssm, ssm_floats, 0.0f);
   }
@@ -194,7 +239,7 @@ void Session::forward(const int32_t* ids, int n, float* logits_rows) {
   const Config& c = w.config;
   Buffers& b = *buf_;
   const int64_t dm = c.d_model, V = c.vocab_size;
-  const detail::LinearCtx ctx{b.kernels, b.n_threads, b.gemm.data()};
+  const detail::LinearCtx ctx{b.kernels, b.n_threads, b.gemm};
   detail::Tap tap{tap_, tap_user_, -1, n_past_};
 
   for (int t = 0; t < n; ++t)
@@ -256,7 +301,11 @@ Result<const float*> Session::step(int32_t id) {
 const float* Session::logits() const { return buf_->logits; }
 int64_t Session::n_past() const { return n_past_; }
 size_t Session::bytes() const { return buf_->bytes; }
-const float* Session::conv_state(int layer) const { return buf_->states.at(size_t(layer)).conv; }
-const float* Session::ssm_state(int layer) const { return buf_->states.at(size_t(layer)).ssm; }
+const float* Session::conv_state(int layer) const {
+  return layer >= 0 && layer < model_->config().n_layer ? buf_->states[layer].conv : nullptr;
+}
+const float* Session::ssm_state(int layer) const {
+  return layer >= 0 && layer < model_->config().n_layer ? buf_->states[layer].ssm : nullptr;
+}
 
 }  // namespace mamba

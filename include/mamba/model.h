@@ -3,8 +3,11 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "mamba/config.h"
 #include "mamba/status.h"
@@ -13,12 +16,26 @@ namespace mamba {
 
 namespace detail { struct Weights; }
 
+// The bytes of one safetensors file in the caller's memory (embedded in the binary, read from
+// flash, received over a link, or mapped by the caller).
+struct SafetensorsRegion {
+  const void* data = nullptr;
+  size_t size = 0;
+};
+
 class Model {
  public:
   // Loads a Hugging Face checkpoint directory: config.json plus model.safetensors, or shards listed
   // in model.safetensors.index.json. F32 tensors are used in place from the mmap'd file; F16 and
   // BF16 tensors are widened to fp32 once, here.
   static Result<std::shared_ptr<const Model>> load(const std::string& dir);
+  // The same checkpoint from memory, no filesystem needed: config.json's text and the bytes of
+  // model.safetensors, or of every shard in any order (no index file). Checked exactly as load()
+  // checks files; errors name "safetensors region i". F32 tensors are used in place when 4-byte
+  // aligned: the caller must keep those bytes alive and unchanged for as long as the Model (and any
+  // Session using it) lives. Everything else is copied; config_json may be freed on return.
+  static Result<std::shared_ptr<const Model>> load_from_memory(
+      std::string_view config_json, const std::vector<SafetensorsRegion>& safetensors);
 
   const Config& config() const;
   // Bytes of weights the model reads per token (what decode streams from memory).
@@ -32,6 +49,9 @@ class Model {
 
  private:
   Model();
+  // Config and checkpoint from `open`, then every tensor bound; no exception escapes.
+  static Result<std::shared_ptr<const Model>> load_with(
+      const std::string& where, const std::function<Status(detail::Weights&)>& open);
   std::unique_ptr<detail::Weights> weights_;
 };
 

@@ -1,6 +1,7 @@
-// A Session runs one sequence through a shared Model. All memory it will ever use (recurrent state
-// and the scratch of one prefill chunk) is planned and allocated in create(); prefill() and step()
-// never allocate. A Session is not thread-safe; use one per thread.
+// A Session runs one sequence through a shared Model. All memory it will ever use (recurrent state,
+// the scratch of one prefill chunk and its own bookkeeping) is planned in create() and is one
+// block: allocated there, or a buffer the caller provides. prefill() and step() never allocate.
+// A Session is not thread-safe; use one per thread.
 #pragma once
 
 #include <cstddef>
@@ -25,10 +26,20 @@ using TapFn = void (*)(void* user, const char* name, int layer, int64_t row0, co
 
 class Session {
  public:
-  // Bytes that create() allocates for this model and these limits, known before anything exists.
+  // Bytes that create() allocates for this model and these limits, known before anything exists
+  // (0 if the limits are invalid; create() then says why).
   static size_t required_bytes(const Model& model, const SessionLimits& limits);
   static Result<std::unique_ptr<Session>> create(std::shared_ptr<const Model> model,
                                                  const SessionLimits& limits = {});
+  // The same, inside memory the caller owns: `buffer` must hold at least required_bytes(model,
+  // limits) bytes and be aligned to kBufferAlign. The session's state, scratch and bookkeeping all
+  // live there (it keeps nothing on the heap), and the memory is zeroed. The buffer must outlive
+  // the Session; destroying the Session does not free it. A buffer that is too small or misaligned
+  // is refused.
+  static constexpr size_t kBufferAlign = 64;
+  static Result<std::unique_ptr<Session>> create(std::shared_ptr<const Model> model,
+                                                 const SessionLimits& limits, void* buffer,
+                                                 size_t buffer_bytes);
 
   // Runs the prompt through the model, prefill_chunk tokens at a time, continuing from the current
   // state. Returns the logits [vocab] after the last token. If all_logits is given it receives the
@@ -48,10 +59,11 @@ class Session {
   //     conv_dim = d_inner (Mamba-1) or d_inner + 2 * n_groups * d_state (Mamba-2: x, B, C).
   //   ssm_state Mamba-1 [d_state, d_inner] (HF: [d_inner, d_state], transposed here so the scan
   //     vectorises across channels for any d_state); Mamba-2 [n_heads, head_dim, d_state] as HF.
+  // Null for a layer outside [0, n_layer).
   const float* conv_state(int layer) const;
   const float* ssm_state(int layer) const;
 
-  size_t bytes() const;  // what create() allocated
+  size_t bytes() const;  // the block create() allocated or used: required_bytes()
   const Model& model() const { return *model_; }
   void set_tap(TapFn fn, void* user) { tap_ = fn; tap_user_ = user; }
 
@@ -60,12 +72,17 @@ class Session {
   Session& operator=(const Session&) = delete;
 
   struct Buffers;  // internal
+  // Sessions live inside their own block: deleting one frees the block if create() allocated it.
+  static void operator delete(void* p);
 
  private:
   Session();
+  static Result<std::unique_ptr<Session>> create_in(std::shared_ptr<const Model> model,
+                                                    const SessionLimits& limits, uint8_t* block,
+                                                    bool owned);
   void forward(const int32_t* ids, int n, float* logits_rows);
   std::shared_ptr<const Model> model_;
-  std::unique_ptr<Buffers> buf_;
+  Buffers* buf_ = nullptr;  // inside the block
   int64_t n_past_ = 0;
   TapFn tap_ = nullptr;
   void* tap_user_ = nullptr;
