@@ -38,14 +38,7 @@ void run_hot_loop(const std::string& dir, int threads, int chunk) {
   auto s = Session::create(model.value(), lim);
   ASSERT_TRUE(s.ok()) << s.message();
   const int V = model.value()->config().vocab_size;
-  SamplerParams sp;
-  sp.temperature = 0.8f;
-  sp.top_k = 40;
-  sp.top_p = 0.9f;
-  sp.min_p = 0.01f;
-  sp.repetition_penalty = 1.1f;
-  sp.seed = 1;
-  auto sampler = Sampler::create(V, sp);
+  auto sampler = Sampler::create(V, every_sampler_option());
   ASSERT_TRUE(sampler.ok());
   std::vector<int32_t> prompt(size_t(3 * chunk + 5));
   for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = int32_t((i * 7919) % size_t(V));

@@ -147,15 +147,6 @@ TEST(LoadFromMemory, BadInputIsRefusedNamingTheRegion) {
 // ------------------------------------------------------------------------------------------------
 // Session::create in a caller's buffer
 
-struct FreeDeleter {
-  void operator()(void* p) const { std::free(p); }
-};
-using Buffer = std::unique_ptr<uint8_t, FreeDeleter>;
-Buffer aligned_buffer(size_t bytes) {
-  return Buffer(static_cast<uint8_t*>(std::aligned_alloc(Session::kBufferAlign,
-                                                         (bytes + 63) / 64 * 64 + 64)));
-}
-
 TEST(CallerBuffer, SameLogitsAndEverythingInsideTheBuffer) {
   for (const char* fixture : {"mamba1-tiny", "mamba2-tiny"}) {
     SCOPED_TRACE(fixture);
@@ -166,7 +157,7 @@ TEST(CallerBuffer, SameLogitsAndEverythingInsideTheBuffer) {
     lim.n_threads = 1;
     const size_t need = Session::required_bytes(**model, lim);
     ASSERT_GT(need, 0u);
-    Buffer buf = aligned_buffer(need);
+    AlignedBuffer buf = aligned_buffer(need);
     std::memset(buf.get(), 0xA5, need);  // garbage: create() must zero what it uses
     auto in_buffer = Session::create(*model, lim, buf.get(), need);
     ASSERT_TRUE(in_buffer.ok()) << in_buffer.message();
@@ -204,7 +195,7 @@ TEST(CallerBuffer, HoldsNoHeapMemory) {
   SessionLimits lim;
   lim.n_threads = 1;
   const size_t need = Session::required_bytes(**model, lim);
-  Buffer buf = aligned_buffer(need);
+  AlignedBuffer buf = aligned_buffer(need);
   // Heap in use before and after create(): planning may use temporaries, but nothing remains.
   const struct mallinfo2 before = mallinfo2();
   auto s = Session::create(*model, lim, buf.get(), need);
@@ -219,7 +210,7 @@ TEST(CallerBuffer, TooSmallMisalignedOrNullIsRefused) {
   ASSERT_TRUE(model.ok()) << model.message();
   const SessionLimits lim;
   const size_t need = Session::required_bytes(**model, lim);
-  Buffer buf = aligned_buffer(need + 64);
+  AlignedBuffer buf = aligned_buffer(need + 64);
   auto small = Session::create(*model, lim, buf.get(), need - 1);
   ASSERT_FALSE(small.ok());
   EXPECT_NE(small.message().find("holds " + std::to_string(need - 1) + " bytes"), npos) << small.message();

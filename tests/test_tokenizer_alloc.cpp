@@ -83,19 +83,10 @@ TEST(GenerationAlloc, ThousandTokenGenerationAllocatesNothing) {
     lim.prefill_chunk = 16;
     lim.n_threads = 1;
     const size_t need = Session::required_bytes(**model, lim);
-    std::vector<uint8_t> arena(need + Session::kBufferAlign);
-    void* aligned = arena.data() + (Session::kBufferAlign -
-                                    reinterpret_cast<uintptr_t>(arena.data()) % Session::kBufferAlign);
-    auto session = Session::create(model.value(), lim, aligned, need);
+    AlignedBuffer arena = aligned_buffer(need);
+    auto session = Session::create(model.value(), lim, arena.get(), need);
     ASSERT_TRUE(session.ok()) << session.message();
-    SamplerParams sp;
-    sp.temperature = 0.9f;
-    sp.top_k = 50;
-    sp.top_p = 0.95f;
-    sp.min_p = 0.02f;
-    sp.repetition_penalty = 1.1f;
-    sp.seed = 3;
-    auto sampler = Sampler::create(model.value()->config().vocab_size, sp);
+    auto sampler = Sampler::create(model.value()->config().vocab_size, every_sampler_option(3));
     ASSERT_TRUE(sampler.ok());
     DecodeOptions o;
     o.skip_special_tokens = true;
