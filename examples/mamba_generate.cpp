@@ -1,15 +1,22 @@
 // mamba-generate: continues a prompt. A text prompt (-p / -f, encoded by the model directory's
 // tokenizer or --tokenizer) streams the continuation as text, token by token, through TextStream
 // (so no partial UTF-8 character is ever printed); --ids prints the new ids instead (or text, if
-// --tokenizer is given).
+// --tokenizer is given). -n -1 generates until the end-of-sequence token (never, with --ignore-eos)
+// or Ctrl-C: SIGINT ends generation cleanly, flushing the text and printing the timings.
 #include <sys/resource.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <string>
 #include <vector>
 
 #include "examples/cli.h"
+
+namespace {
+volatile std::sig_atomic_t g_interrupted = 0;
+extern "C" void on_sigint(int) { g_interrupted = 1; }
+}  // namespace
 
 int main(int argc, char** argv) {
   const char* prog = "mamba-generate";
@@ -21,8 +28,8 @@ int main(int argc, char** argv) {
   int64_t n_new = 16;
   bool ignore_eos = false;
   mamba::SamplerParams sp;
-  app.add_option("-n,--n-predict", n_new, "tokens to generate")
-      ->check(CLI::Range(int64_t(0), int64_t(1) << 50));
+  app.add_option("-n,--n-predict", n_new, "tokens to generate; -1 = until EOS or Ctrl-C")
+      ->check(CLI::Range(int64_t(-1), int64_t(1) << 50));
   app.add_option("--temp", sp.temperature, "sampling temperature; 0 = greedy (default)");
   app.add_option("--top-k", sp.top_k, "keep the k most likely tokens (0 = all)");
   app.add_option("--top-p", sp.top_p, "keep the smallest set of tokens with this much mass");
@@ -101,13 +108,20 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
   };
 
+  // Ctrl-C ends generation after the current token, like the end of -n.
+  struct sigaction sa {};
+  sa.sa_handler = on_sigint;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  const bool forever = n_new < 0;
+
   for (int32_t id : ids) sampler->accept(id);
   const auto t0 = clock::now();
   auto logits = s.prefill(ids.data(), ids.size());
   if (!logits.ok()) return mamba::cli::error(prog, logits.message());
   const auto t1 = clock::now();
   int64_t steps = 0;
-  for (int64_t i = 0; i < n_new; ++i) {
+  for (int64_t i = 0; (forever || i < n_new) && !g_interrupted; ++i) {
     const int32_t id = sampler->sample(logits.value());
     if (id == c.eos_token_id && !ignore_eos) {  // like HF generate: EOS ends the sequence
       if (!as_text) emit(i, id);                // (the id list shows it; text does not)
@@ -116,7 +130,7 @@ int main(int argc, char** argv) {
     emit(i, id);
     sampler->accept(id);
     if (stopped) break;
-    if (i + 1 < n_new) {
+    if (forever || i + 1 < n_new) {
       logits = s.step(id);
       ++steps;
     }
@@ -137,10 +151,11 @@ int main(int argc, char** argv) {
   struct rusage ru {};
   getrusage(RUSAGE_SELF, &ru);
   std::fprintf(stderr,
-               "load: %.0f ms; prefill: %zu tokens in %.3f s (%.1f tokens/s); decode: %lld steps "
+               "%sload: %.0f ms; prefill: %zu tokens in %.3f s (%.1f tokens/s); decode: %lld steps "
                "in %.3f s (%.1f tokens/s); peak memory %.1f MiB; session %.1f MiB\n",
-               load_ms, ids.size(), prefill_s, double(ids.size()) / prefill_s, (long long)steps,
-               decode_s, steps ? double(steps) / decode_s : 0.0, double(ru.ru_maxrss) / 1024.0,
+               g_interrupted ? "interrupted; " : "", load_ms, ids.size(), prefill_s,
+               double(ids.size()) / prefill_s, (long long)steps, decode_s,
+               steps ? double(steps) / decode_s : 0.0, double(ru.ru_maxrss) / 1024.0,
                double(s.bytes()) / (1 << 20));
   return 0;
 }
