@@ -10,6 +10,7 @@
 #include "core/linear.h"
 #include "core/mamba1.h"
 #include "core/mamba2.h"
+#include "core/state_blob.h"
 #include "core/tap.h"
 #include "core/weights.h"
 #include "platform/arena.h"
@@ -37,6 +38,7 @@ struct Session::Buffers {
   float* logits = nullptr;  // [vocab] logits after the last token
   Mamba1Scratch m1{};                      // when arch == mamba1
   Mamba2Scratch m2{};                      // when arch == mamba2
+  detail::StateShape shape;                // what a state blob must match (weights hashed once)
   LayerState* states = nullptr;             // [n_layer]
   detail::GemmScratch* gemm = nullptr;     // [n_threads]
 };
@@ -192,6 +194,7 @@ Result<std::unique_ptr<Session>> Session::create_in(std::shared_ptr<const Model>
   Buffers* b = ::new (base + p.buffers) Buffers();
   b->bytes = p.total;
   b->max_T = limits.prefill_chunk;
+  b->shape = detail::state_shape(s->model_->weights());
   b->n_threads = n_threads;
   b->kernels = &simd::kernels();
   b->resid = at(p.resid);
@@ -301,6 +304,39 @@ Result<const float*> Session::step(int32_t id) {
 const float* Session::logits() const { return buf_->logits; }
 int64_t Session::n_past() const { return n_past_; }
 size_t Session::bytes() const { return buf_->bytes; }
+size_t Session::state_bytes() const { return buf_->shape.blob_bytes(); }
+
+Status Session::save_state(void* dst, size_t size) const {
+  const detail::StateShape& shape = buf_->shape;
+  if (!dst) return Status::error("save_state: null destination");
+  if (size < shape.blob_bytes())
+    return Status::error("save_state: the destination holds " + std::to_string(size) +
+                         " bytes, the state needs " + std::to_string(shape.blob_bytes()) +
+                         " (Session::state_bytes)");
+  detail::write_state_blob(shape, buf_->states, buf_->logits, n_past_, static_cast<uint8_t*>(dst));
+  return Status();
+}
+
+Status Session::load_state(const void* src, size_t size) {
+  return detail::read_state_blob(static_cast<const uint8_t*>(src), size, buf_->shape,
+                                 buf_->states, buf_->logits, &n_past_);
+}
+
+Status Session::copy_state_from(const Session& other) {
+  const detail::StateShape& mine = buf_->shape;
+  if (!(mine == other.buf_->shape))
+    return Status::error("copy_state_from: the other session runs another model (architecture, "
+                         "shape or weights differ)");
+  if (&other == this) return Status();
+  for (uint32_t l = 0; l < mine.n_layer; ++l) {
+    std::memcpy(buf_->states[l].conv, other.buf_->states[l].conv, mine.conv_floats() * sizeof(float));
+    std::memcpy(buf_->states[l].ssm, other.buf_->states[l].ssm, mine.ssm_floats() * sizeof(float));
+  }
+  std::memcpy(buf_->logits, other.buf_->logits, size_t(mine.vocab_size) * sizeof(float));
+  n_past_ = other.n_past_;
+  return Status();
+}
+
 const float* Session::conv_state(int layer) const {
   return layer >= 0 && layer < model_->config().n_layer ? buf_->states[layer].conv : nullptr;
 }

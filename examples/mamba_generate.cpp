@@ -3,6 +3,8 @@
 // (so no partial UTF-8 character is ever printed); --ids prints the new ids instead (or text, if
 // --tokenizer is given). -n -1 generates until the end-of-sequence token (never, with --ignore-eos)
 // or Ctrl-C: SIGINT ends generation cleanly, flushing the text and printing the timings.
+// --save-state F writes the recurrent state after the run (the prompt and every generated token
+// fed in); --load-state F starts from one, the prompt (optional then) continuing it: a prompt cache.
 #include <sys/resource.h>
 
 #include <chrono>
@@ -41,6 +43,11 @@ int main(int argc, char** argv) {
   app.add_flag("--ignore-eos", ignore_eos, "keep going after the end-of-sequence token");
   std::vector<std::string> stops;
   app.add_option("--stop", stops, "stop when the text contains this string (repeatable)");
+  std::string save_state, load_state;
+  app.add_option("--save-state", save_state,
+                 "after the run, write the state (prompt + generated tokens) to this file");
+  app.add_option("--load-state", load_state,
+                 "start from a state written by --save-state; the prompt, optional, continues it");
   bool stats = false;
   app.add_flag("--stats", stats, "(kept for scripts: timings are always printed to stderr)");
   CLI11_PARSE(app, argc, argv);
@@ -50,6 +57,7 @@ int main(int argc, char** argv) {
   using clock = std::chrono::steady_clock;
   const auto t_load = clock::now();
 
+  po.continues = !load_state.empty();
   auto prompt = mamba::cli::load_prompt(po, mo.dir);
   if (!prompt.ok()) return mamba::cli::error(prog, prompt.message());
   if (!prompt->warning.empty()) std::fprintf(stderr, "%s: warning: %s\n", prog, prompt->warning.c_str());
@@ -115,12 +123,27 @@ int main(int argc, char** argv) {
   sigaction(SIGINT, &sa, nullptr);
   const bool forever = n_new < 0;
 
+  double state_ms = 0;  // loading and saving the state
+  auto ms_since = [](clock::time_point t) {
+    return std::chrono::duration<double, std::milli>(clock::now() - t).count();
+  };
+  if (!load_state.empty()) {
+    const auto t = clock::now();
+    auto blob = mamba::cli::read_input(load_state);
+    if (!blob.ok()) return mamba::cli::error(prog, blob.message());
+    if (auto st = s.load_state(blob->data(), blob->size()); !st.ok())
+      return mamba::cli::error(prog, load_state + ": " + st.message());
+    state_ms += ms_since(t);
+  }
+
   for (int32_t id : ids) sampler->accept(id);
   const auto t0 = clock::now();
-  auto logits = s.prefill(ids.data(), ids.size());
+  mamba::Result<const float*> logits = s.logits();  // a restored state's, if no prompt follows
+  if (!ids.empty()) logits = s.prefill(ids.data(), ids.size());
   if (!logits.ok()) return mamba::cli::error(prog, logits.message());
   const auto t1 = clock::now();
   int64_t steps = 0;
+  int32_t unfed = -1;  // the last generated token, printed but not yet run through the model
   for (int64_t i = 0; (forever || i < n_new) && !g_interrupted; ++i) {
     const int32_t id = sampler->sample(logits.value());
     if (id == c.eos_token_id && !ignore_eos) {  // like HF generate: EOS ends the sequence
@@ -129,11 +152,24 @@ int main(int argc, char** argv) {
     }
     emit(i, id);
     sampler->accept(id);
+    unfed = id;
     if (stopped) break;
     if (forever || i + 1 < n_new) {
       logits = s.step(id);
+      unfed = -1;
       ++steps;
     }
+  }
+  const auto t2 = clock::now();
+  if (!save_state.empty()) {  // the state after everything printed (not an EOS that ended it)
+    if (unfed >= 0) s.step(unfed);
+    const auto t = clock::now();
+    std::vector<uint8_t> blob(s.state_bytes());
+    if (auto st = s.save_state(blob.data(), blob.size()); !st.ok())
+      return mamba::cli::error(prog, st.message());
+    if (auto st = mamba::cli::write_file(save_state, blob.data(), blob.size()); !st.ok())
+      return mamba::cli::error(prog, st.message());
+    state_ms += ms_since(t);
   }
   if (as_text && !stopped) {
     const std::string_view tail = text.finish();
@@ -147,15 +183,21 @@ int main(int argc, char** argv) {
   (void)stats;
   const double load_ms = std::chrono::duration<double, std::milli>(t0 - t_load).count();
   const double prefill_s = std::chrono::duration<double>(t1 - t0).count();
-  const double decode_s = std::chrono::duration<double>(clock::now() - t1).count();
+  const double decode_s = std::chrono::duration<double>(t2 - t1).count();
   struct rusage ru {};
   getrusage(RUSAGE_SELF, &ru);
+  char state[96] = "";
+  if (!load_state.empty() || !save_state.empty())
+    std::snprintf(state, sizeof state, "; state %zu bytes, %s%s%s in %.1f ms", s.state_bytes(),
+                  load_state.empty() ? "" : "loaded",
+                  load_state.empty() || save_state.empty() ? "" : " and ",
+                  save_state.empty() ? "" : "saved", state_ms);
   std::fprintf(stderr,
                "%sload: %.0f ms; prefill: %zu tokens in %.3f s (%.1f tokens/s); decode: %lld steps "
-               "in %.3f s (%.1f tokens/s); peak memory %.1f MiB; session %.1f MiB\n",
+               "in %.3f s (%.1f tokens/s); peak memory %.1f MiB; session %.1f MiB%s\n",
                g_interrupted ? "interrupted; " : "", load_ms, ids.size(), prefill_s,
-               double(ids.size()) / prefill_s, (long long)steps, decode_s,
+               ids.empty() ? 0.0 : double(ids.size()) / prefill_s, (long long)steps, decode_s,
                steps ? double(steps) / decode_s : 0.0, double(ru.ru_maxrss) / 1024.0,
-               double(s.bytes()) / (1 << 20));
+               double(s.bytes()) / (1 << 20), state);
   return 0;
 }

@@ -63,6 +63,22 @@ class Session {
   const float* conv_state(int layer) const;
   const float* ssm_state(int layer) const;
 
+  // The recurrent state as a blob (layout in core/state_blob.h: a 96-byte header with magic,
+  // version, architecture, shape, a fingerprint of the weights, n_past and a checksum; then every
+  // layer's conv and SSM state and the last logits). Restoring it reproduces the logits and
+  // everything after them bit-exactly. The sampler's state (its random stream, the repetition
+  // window) is not part of it. None of these allocate (except to word an error).
+  size_t state_bytes() const;  // the blob's size for this model
+  // Writes state_bytes() bytes to dst; fails if size is smaller.
+  Status save_state(void* dst, size_t size) const;
+  // Replaces the state with the blob's. Refuses, naming the reason and changing nothing, a blob
+  // that is short, truncated, corrupt (checksum), of another version, or from a model of another
+  // architecture, shape or weights.
+  Status load_state(const void* src, size_t size);
+  // Fork: this session continues exactly as `other` would (same model shape and weights; any
+  // limits). Equivalent to other.save_state then load_state, without the blob.
+  Status copy_state_from(const Session& other);
+
   size_t bytes() const;  // the block create() allocated or used: required_bytes()
   const Model& model() const { return *model_; }
   void set_tap(TapFn fn, void* user) { tap_ = fn; tap_user_ = user; }
