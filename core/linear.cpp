@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/quantize.h"
 #include "platform/threads.h"
 
 namespace mamba::detail {
@@ -27,11 +28,23 @@ void gemm_scratch_floats(const std::vector<WeightShape>& weights, int64_t max_T,
   gemm_scratch_floats(shapes, cap_a, cap_b);
 }
 
+LinearNeeds linear_needs(const std::vector<WeightShape>& weights, WeightType type) {
+  LinearNeeds n;
+  if (type == WeightType::f32) return n;
+  for (const WeightShape& w : weights) {
+    n.tile_floats = std::max(n.tile_floats, size_t(kTileRows * w.K));
+    if (type == WeightType::q8 || type == WeightType::q4) n.quantized_k = std::max(n.quantized_k, w.K);
+  }
+  return n;
+}
+
 void linear(const LinearCtx& ctx, float* y, int64_t ldy, const float* x, int64_t ldx,
-            const float* W, const float* bias, int64_t T, int64_t M, int64_t K) {
+            const simd::Matrix& W, const float* bias, int64_t T) {
+  const int64_t M = W.rows, K = W.cols;
   if (T == 1) {
+    if (W.quantized()) quantize_x(x, K, ctx.xq);  // once, shared by every thread's rows
     platform::parallel_for(ctx.n_threads, M, kRowGrain, [&](int, int64_t m0, int64_t m1) {
-      ctx.k->gemv(y, W, x, bias, int(K), int(m0), int(m1));
+      ctx.k->matvec(W, y, x, ctx.xq, bias, m0, m1);
     });
     return;
   }
@@ -43,8 +56,19 @@ void linear(const LinearCtx& ctx, float* y, int64_t ldy, const float* x, int64_t
   }
   // W[M, K] row-major is W^T[K, M] column-major: y[:, m0:m1] += x W^T[:, m0:m1].
   platform::parallel_for(ctx.n_threads, M, kRowGrain, [&](int tid, int64_t m0, int64_t m1) {
-    gemm_acc<Order::row_major, Order::col_major>(*ctx.k, ctx.scratch[tid], T, m1 - m0, K, x, ldx,
-                                                 W + m0 * K, K, y + m0, ldy);
+    if (W.type == WeightType::f32) {
+      gemm_acc<Order::row_major, Order::col_major>(*ctx.k, ctx.scratch[tid], T, m1 - m0, K, x,
+                                                   ldx, static_cast<const float*>(W.data) + m0 * K,
+                                                   K, y + m0, ldy);
+      return;
+    }
+    float* tile = ctx.tiles[tid];  // [kTileRows, K]
+    for (int64_t r0 = m0; r0 < m1; r0 += kTileRows) {
+      const int64_t r1 = std::min(m1, r0 + kTileRows);
+      ctx.k->dequantize_rows(W, r0, r1, tile);
+      gemm_acc<Order::row_major, Order::col_major>(*ctx.k, ctx.scratch[tid], T, r1 - r0, K, x,
+                                                   ldx, tile, K, y + r0, ldy);
+    }
   });
 }
 

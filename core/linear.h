@@ -2,7 +2,9 @@
 // for that ISA, simd/gemm_impl.h) with packing buffers planned at init, since Eigen's own product
 // API would heap-allocate them.
 //   - linear(): projections y = x W^T (+ b) over a chunk of tokens, split across threads by
-//     weight rows; a single token runs as the xsimd GEMV instead.
+//     weight rows; a single token runs as the kernel set's matvec for the weight type instead.
+//     Weights other than f32 are multiplied as fp32 tiles of kTileRows rows, dequantized into a
+//     per-thread buffer just before their GEMM (over a chunk of tokens the conversion is noise).
 //   - gemm_acc(): Y += A B for any row/column-major A and B, on the calling thread (the SSD).
 #pragma once
 
@@ -43,15 +45,27 @@ void gemm_acc(const simd::Kernels& k, const GemmScratch& s, int64_t M, int64_t N
          ldy);
 }
 
+constexpr int64_t kTileRows = 64;
+
 struct LinearCtx {
   const simd::Kernels* k;
   int n_threads;
-  GemmScratch* scratch;  // [n_threads]
+  GemmScratch* scratch;    // [n_threads]
+  simd::QuantizedX xq;     // one activation row quantized (q8/q4 weights): [padded K]
+  float* const* tiles;     // [n_threads] of [kTileRows, K] fp32 (weights other than f32)
 };
+
+// What LinearCtx needs for weights [M, K] of `type` over up to max_T tokens (see linear()).
+// Floats of tile per thread and the largest K whose activation row is quantized.
+struct LinearNeeds {
+  size_t tile_floats = 0;
+  int64_t quantized_k = 0;
+};
+LinearNeeds linear_needs(const std::vector<WeightShape>& weights, WeightType type);
 
 // y[T, M] (row stride ldy) = x[T, K] (row stride ldx) W[M, K]^T + bias[M] (bias may be null).
 // Its GemmShape is {T, M, K}.
 void linear(const LinearCtx& ctx, float* y, int64_t ldy, const float* x, int64_t ldx,
-            const float* W, const float* bias, int64_t T, int64_t M, int64_t K);
+            const simd::Matrix& W, const float* bias, int64_t T);
 
 }  // namespace mamba::detail

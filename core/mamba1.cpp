@@ -19,7 +19,7 @@ void mamba1_mixer(const Config& c, const Mamba1Layer& L, const LinearCtx& ctx,
   const simd::Kernels& k = *ctx.k;
 
   // 1. in_proj -> x (columns 0..d-1) and z (d..2d-1), HF's chunk(2) order.
-  linear(ctx, s.xz, 2 * d, xn, dm, L.in_proj, L.in_proj_bias, T, 2 * d, dm);
+  linear(ctx, s.xz, 2 * d, xn, dm, L.in_proj, L.in_proj_bias, T);
   tap("in_proj_out", s.xz, T, 2 * d, 2 * d);
 
   // 2. Causal depthwise conv over [previous K-1 inputs, this chunk's x], then SiLU.
@@ -31,9 +31,9 @@ void mamba1_mixer(const Config& c, const Mamba1Layer& L, const LinearCtx& ctx,
   tap("conv_out", s.u, T, d, d);
 
   // 3. x_proj -> (dt_low [R], B [N], C [N]);  4. dt = softplus(dt_proj(dt_low) + bias).
-  linear(ctx, s.dbc, ldbc, s.u, d, L.x_proj, nullptr, T, ldbc, d);
+  linear(ctx, s.dbc, ldbc, s.u, d, L.x_proj, nullptr, T);
   tap("x_proj_out", s.dbc, T, ldbc, ldbc);
-  linear(ctx, s.dt, d, s.dbc, ldbc, L.dt_proj, nullptr, T, d, R);
+  linear(ctx, s.dt, d, s.dbc, ldbc, L.dt_proj, nullptr, T);
 
   // 5. Selective scan with the D skip, channel slices in parallel.
   platform::parallel_for(ctx.n_threads, d, kLaneGrain, [&](int, int64_t c0, int64_t c1) {
@@ -56,7 +56,7 @@ void mamba1_mixer(const Config& c, const Mamba1Layer& L, const LinearCtx& ctx,
   tap("gated_out", s.y, T, d, d);
 
   // 6. out_proj.
-  linear(ctx, out, dm, s.y, d, L.out_proj, L.out_proj_bias, T, dm, d);
+  linear(ctx, out, dm, s.y, d, L.out_proj, L.out_proj_bias, T);
   tap("mixer_out", out, T, dm, dm);
 }
 

@@ -103,7 +103,7 @@ void mamba2_mixer(const Config& c, const Mamba2Layer& L, const LinearCtx& ctx,
   const simd::Kernels& k = *ctx.k;
 
   // 1. in_proj -> (z0 [d_mlp], x0 [d_mlp], z [d], xBC [C], dt [H]).
-  linear(ctx, s.zx, W, xn, dm, L.in_proj, L.in_proj_bias, T, W, dm);
+  linear(ctx, s.zx, W, xn, dm, L.in_proj, L.in_proj_bias, T);
   tap("in_proj_out", s.zx, T, W, W);
   const float* z = s.zx + 2 * d_mlp;
 
@@ -157,7 +157,7 @@ void mamba2_mixer(const Config& c, const Mamba2Layer& L, const LinearCtx& ctx,
   }
 
   // 7. out_proj.
-  linear(ctx, out, dm, s.y, ldy, L.out_proj, L.out_proj_bias, T, dm, ldy);
+  linear(ctx, out, dm, s.y, ldy, L.out_proj, L.out_proj_bias, T);
   tap("mixer_out", out, T, dm, dm);
 }
 

@@ -2,10 +2,12 @@
 // against the config, converted to the layout in core/weights.h.
 #include "mamba/model.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
 
+#include "core/quantize.h"
 #include "core/weights.h"
 #include "platform/error.h"
 #include "platform/mapped_file.h"
@@ -36,16 +38,16 @@ class Binder {
     if (t->dtype != DType::F32 && t->dtype != DType::F16 && t->dtype != DType::BF16)
       fail(*t->file, ": tensor '", name, "' has dtype ", detail::dtype_name(t->dtype),
            "; weights must be F32, F16 or BF16");
-    bytes_ += size_t(t->numel()) * sizeof(float);
     return *t;
   }
 
-  // As stored, fp32: in place if the file holds aligned F32, else widened into owned memory.
+  // As stored, fp32: in place if the file holds aligned F32 (and the weights are f32, so the
+  // mapping stays anyway), else widened into owned memory.
   const float* f32(const std::string& name, std::vector<int64_t> shape) {
     const TensorView& t = get(name, std::move(shape));
-    if (t.dtype == DType::F32 && reinterpret_cast<uintptr_t>(t.data) % alignof(float) == 0)
-      return reinterpret_cast<const float*>(t.data);
-    float* dst = alloc(size_t(t.numel()));
+    bytes_ += size_t(t.numel()) * sizeof(float);
+    if (in_place(t)) return reinterpret_cast<const float*>(t.data);
+    float* dst = reinterpret_cast<float*>(alloc(size_t(t.numel()) * sizeof(float)));
     detail::to_f32(t, dst);
     return dst;
   }
@@ -54,23 +56,63 @@ class Binder {
     return present ? f32(name, std::move(shape)) : nullptr;
   }
 
-  float* alloc(size_t count) {
-    w_.owned.push_back(platform::aligned_alloc_zeroed(count * sizeof(float)));
-    return reinterpret_cast<float*>(w_.owned.back().get());
+  // A projection [rows, cols] in the model's weight type, converted a slab of rows at a time
+  // (no fp32 copy of a whole large tensor is ever made).
+  simd::Matrix matrix(const std::string& name, int64_t rows, int64_t cols) {
+    const TensorView& t = get(name, {rows, cols});
+    simd::Matrix m{w_.type, rows, cols};
+    bytes_ += m.bytes();
+    if (in_place(t)) {
+      m.data = t.data;
+      return m;
+    }
+    uint8_t* mem = alloc(m.bytes());
+    m.data = mem;
+    if (m.quantized()) m.scales = reinterpret_cast<const uint16_t*>(mem + size_t(rows) * m.row_bytes());
+    const int64_t slab_rows = std::max<int64_t>(1, (int64_t(1) << 20) / std::max<int64_t>(cols, 1));
+    std::vector<float> slab(size_t(std::min(rows, slab_rows) * cols));
+    for (int64_t r0 = 0; r0 < rows; r0 += slab_rows) {
+      const int64_t n = std::min(slab_rows, rows - r0);
+      detail::to_f32(t, size_t(r0 * cols), size_t(n * cols), slab.data());
+      simd::Matrix part = m;  // rows [r0, r0 + n)
+      part.rows = n;
+      part.data = mem + size_t(r0) * m.row_bytes();
+      if (m.quantized()) part.scales = m.scales + r0 * m.blocks();
+      if (const int64_t bad = detail::convert_matrix(slab.data(), part); bad >= 0)
+        fail(*t.file, ": tensor '", name, "' row ", r0 + bad, " holds ",
+             m.quantized() ? "a non-finite value or a block scale" : "a value",
+             " beyond what ", weight_type_name(m.type),
+             " can represent (f16's largest is 65504); load it as f32 or bf16");
+    }
+    return m;
+  }
+
+  uint8_t* alloc(size_t bytes) {
+    w_.owned.push_back(platform::aligned_alloc_zeroed(bytes));
+    return w_.owned.back().get();
   }
 
   size_t bytes() const { return bytes_; }
+  bool uses_mapping() const { return uses_mapping_; }
 
  private:
+  bool in_place(const TensorView& t) {
+    const bool ok = w_.type == WeightType::f32 && t.dtype == DType::F32 &&
+                    reinterpret_cast<uintptr_t>(t.data) % alignof(float) == 0;
+    uses_mapping_ |= ok;
+    return ok;
+  }
+
   detail::Weights& w_;
   const Checkpoint& ck_;
   size_t bytes_ = 0;
+  bool uses_mapping_ = false;
 };
 
 // [rows, cols] -> [cols, rows], applying f to each element.
 template <class F>
 const float* transposed(Binder& b, const float* src, int64_t rows, int64_t cols, F f) {
-  float* dst = b.alloc(size_t(rows * cols));
+  float* dst = reinterpret_cast<float*>(b.alloc(size_t(rows * cols) * sizeof(float)));
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t c = 0; c < cols; ++c) dst[c * rows + r] = f(src[r * cols + c]);
   return dst;
@@ -84,16 +126,16 @@ void bind_mamba1_layers(detail::Weights& w, Binder& b) {
     const std::string m = p + "mixer.";
     detail::Mamba1Layer L{};
     L.norm = b.f32(p + "norm.weight", {dm});
-    L.in_proj = b.f32(m + "in_proj.weight", {2 * d, dm});
+    L.in_proj = b.matrix(m + "in_proj.weight", 2 * d, dm);
     L.in_proj_bias = b.optional_f32(c.use_bias, m + "in_proj.bias", {2 * d});
     L.conv_w = transposed(b, b.f32(m + "conv1d.weight", {d, 1, K}), d, K, [](float v) { return v; });
     L.conv_b = b.optional_f32(c.use_conv_bias, m + "conv1d.bias", {d});
-    L.x_proj = b.f32(m + "x_proj.weight", {R + 2 * N, d});
-    L.dt_proj = b.f32(m + "dt_proj.weight", {d, R});
+    L.x_proj = b.matrix(m + "x_proj.weight", R + 2 * N, d);
+    L.dt_proj = b.matrix(m + "dt_proj.weight", d, R);
     L.dt_bias = b.f32(m + "dt_proj.bias", {d});
     L.A = transposed(b, b.f32(m + "A_log", {d, N}), d, N, [](float v) { return -std::exp(v); });
     L.D = b.f32(m + "D", {d});
-    L.out_proj = b.f32(m + "out_proj.weight", {dm, d});
+    L.out_proj = b.matrix(m + "out_proj.weight", dm, d);
     L.out_proj_bias = b.optional_f32(c.use_bias, m + "out_proj.bias", {dm});
     w.mamba1_layers.push_back(L);
   }
@@ -115,7 +157,7 @@ void bind_mamba2_layers(detail::Weights& w, Binder& b) {
     const int64_t W = 2 * d_mlp + d + C + H;
     L.d_mlp = int(d_mlp);
     L.norm = b.f32(p + "norm.weight", {dm});
-    L.in_proj = b.f32(m + "in_proj.weight", {W, dm});
+    L.in_proj = b.matrix(m + "in_proj.weight", W, dm);
     L.in_proj_bias = b.optional_f32(c.use_bias, m + "in_proj.bias", {W});
     L.conv_w = transposed(b, b.f32(m + "conv1d.weight", {C, 1, K}), C, K, [](float v) { return v; });
     L.conv_b = b.optional_f32(c.use_conv_bias, m + "conv1d.bias", {C});
@@ -123,7 +165,7 @@ void bind_mamba2_layers(detail::Weights& w, Binder& b) {
     L.A = transposed(b, b.f32(m + "A_log", {H}), 1, H, [](float v) { return -std::exp(v); });
     L.D = b.f32(m + "D", {H});
     L.gate_norm = b.f32(m + "norm.weight", {d});
-    L.out_proj = b.f32(m + "out_proj.weight", {dm, d_mlp + d});
+    L.out_proj = b.matrix(m + "out_proj.weight", dm, d_mlp + d);
     L.out_proj_bias = b.optional_f32(c.use_bias, m + "out_proj.bias", {dm});
     w.mamba2_layers.push_back(L);
   }
@@ -137,17 +179,19 @@ void bind(detail::Weights& w) {
   const char* emb = w.checkpoint->find("backbone.embeddings.weight") ? "backbone.embeddings.weight"
                     : w.checkpoint->find("backbone.embedding.weight") ? "backbone.embedding.weight"
                                                                        : "backbone.embeddings.weight";
-  w.embeddings = b.f32(emb, {V, dm});
+  w.embeddings = b.matrix(emb, V, dm);
   if (c.arch == Architecture::mamba1) bind_mamba1_layers(w, b);
   else bind_mamba2_layers(w, b);
   w.norm_f = b.f32("backbone.norm_f.weight", {dm});
   // A tied checkpoint may still store lm_head.weight (some conversions do); HF ties it to the
   // embeddings regardless, and so do we.
-  w.lm_head = c.tie_word_embeddings ? w.embeddings : b.f32("lm_head.weight", {V, dm});
+  w.lm_head = c.tie_word_embeddings ? w.embeddings : b.matrix("lm_head.weight", V, dm);
   // Decode streams every bound weight once per token, except the embedding table, of which it
   // reads one row -- unless the table is also the lm_head, which is read whole.
-  const size_t table = size_t(V * dm) * sizeof(float);
-  w.bytes_per_token = b.bytes() + size_t(dm) * sizeof(float) - (c.tie_word_embeddings ? 0 : table);
+  const size_t table = w.embeddings.bytes();
+  w.bytes_per_token = b.bytes() + table / size_t(V) - (c.tie_word_embeddings ? 0 : table);
+  // Nothing points into the files any more (everything was converted): give the mapping back.
+  if (!b.uses_mapping()) w.checkpoint.reset();
 }
 
 }  // namespace
@@ -156,6 +200,7 @@ Model::Model() : weights_(std::make_unique<detail::Weights>()) {}
 Model::~Model() = default;
 
 const Config& Model::config() const { return weights_->config; }
+WeightType Model::weight_type() const { return weights_->type; }
 size_t Model::weight_bytes() const { return weights_->bytes_per_token; }
 
 Result<std::shared_ptr<const Model>> Model::load_with(
@@ -175,7 +220,8 @@ Result<std::shared_ptr<const Model>> Model::load_with(
   }
 }
 
-Result<std::shared_ptr<const Model>> Model::load(const std::string& dir) {
+Result<std::shared_ptr<const Model>> Model::load(const std::string& dir,
+                                                 const LoadOptions& options) {
   return load_with(dir, [&](detail::Weights& w) -> Status {
     if (!platform::is_directory(dir))
       fail(dir, platform::is_file(dir) ? ": is a file, not a model directory"
@@ -183,17 +229,20 @@ Result<std::shared_ptr<const Model>> Model::load(const std::string& dir) {
     Result<Config> config = Config::load(dir + "/config.json");
     if (!config.ok()) return config.status();
     w.config = config.value();
+    w.type = options.weights;
     w.checkpoint = std::make_unique<Checkpoint>(dir);
     return Status();
   });
 }
 
 Result<std::shared_ptr<const Model>> Model::load_from_memory(
-    std::string_view config_json, const std::vector<SafetensorsRegion>& safetensors) {
+    std::string_view config_json, const std::vector<SafetensorsRegion>& safetensors,
+    const LoadOptions& options) {
   return load_with("Model::load_from_memory", [&](detail::Weights& w) -> Status {
     Result<Config> config = Config::parse(std::string(config_json), "config.json (in memory)");
     if (!config.ok()) return config.status();
     w.config = config.value();
+    w.type = options.weights;
     std::vector<detail::SafetensorsBytes> files;
     for (size_t i = 0; i < safetensors.size(); ++i)
       files.push_back({static_cast<const uint8_t*>(safetensors[i].data), safetensors[i].size,

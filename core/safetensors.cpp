@@ -8,6 +8,7 @@
 
 #include "core/json.h"
 #include "platform/error.h"
+#include "simd/half.h"
 
 namespace mamba::detail {
 
@@ -31,27 +32,6 @@ uint64_t read_u64_le(const uint8_t* p) {
   uint64_t v = 0;
   for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
   return v;
-}
-
-float f16_to_f32(uint16_t h) {
-  const uint32_t sign = uint32_t(h & 0x8000) << 16;
-  uint32_t exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
-  if (exp == 0) {
-    if (mant == 0) {
-      bits = sign;
-    } else {  // subnormal: normalise
-      exp = 127 - 15 + 1;
-      while (!(mant & 0x400)) { mant <<= 1; --exp; }
-      bits = sign | (exp << 23) | ((mant & 0x3ff) << 13);
-    }
-  } else if (exp == 31) {
-    bits = sign | 0x7f800000u | (mant << 13);
-  } else {
-    bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
-  }
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
 }
 
 }  // namespace
@@ -223,34 +203,21 @@ const TensorView* Checkpoint::find(const std::string& name) const {
   return it == index_.end() ? nullptr : it->second;
 }
 
-void to_f32(const TensorView& t, float* dst) {
-  const size_t n = size_t(t.numel());
+void to_f32(const TensorView& t, float* dst) { to_f32(t, 0, size_t(t.numel()), dst); }
+
+void to_f32(const TensorView& t, size_t first, size_t n, float* dst) {
+  const uint8_t* src = t.data + first * dtype_size(t.dtype);
+  auto widen = [&](auto convert, auto stored) {  // stored: a value of the file's element type
+    for (size_t i = 0; i < n; ++i) {
+      std::memcpy(&stored, src + i * sizeof(stored), sizeof(stored));
+      dst[i] = convert(stored);
+    }
+  };
   switch (t.dtype) {
-    case DType::F32:
-      std::memcpy(dst, t.data, n * 4);
-      return;
-    case DType::F64:
-      for (size_t i = 0; i < n; ++i) {
-        double v;
-        std::memcpy(&v, t.data + 8 * i, 8);
-        dst[i] = float(v);
-      }
-      return;
-    case DType::F16:
-      for (size_t i = 0; i < n; ++i) {
-        uint16_t h;
-        std::memcpy(&h, t.data + 2 * i, 2);
-        dst[i] = f16_to_f32(h);
-      }
-      return;
-    case DType::BF16:
-      for (size_t i = 0; i < n; ++i) {
-        uint16_t h;
-        std::memcpy(&h, t.data + 2 * i, 2);
-        const uint32_t bits = uint32_t(h) << 16;
-        std::memcpy(dst + i, &bits, 4);
-      }
-      return;
+    case DType::F32: std::memcpy(dst, src, n * 4); return;
+    case DType::F64: return widen([](double v) { return float(v); }, double());
+    case DType::F16: return widen(simd::f16_to_f32, uint16_t());
+    case DType::BF16: return widen(simd::bf16_to_f32, uint16_t());
     default:
       fail(*t.file, ": tensor '", t.name, "' has dtype ", dtype_name(t.dtype),
            "; weights must be F32, F16 or BF16");

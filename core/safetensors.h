@@ -72,5 +72,7 @@ class Checkpoint {
 
 // Widens any float tensor to fp32 (dst holds numel() floats). Throws LoadError for other dtypes.
 void to_f32(const TensorView& t, float* dst);
+// The same for elements [first, first + n) of the flattened tensor.
+void to_f32(const TensorView& t, size_t first, size_t n, float* dst);
 
 }  // namespace mamba::detail

@@ -49,6 +49,8 @@ struct Session::Buffers {
   LayerState* states = nullptr;            // [max_slots, n_layer] each slot's per-layer state
   LayerState* row_states = nullptr;        // [max_slots] one layer's states of a batch's rows
   detail::GemmScratch* gemm = nullptr;     // [n_threads]
+  float** tiles = nullptr;                 // [n_threads] dequantized weight tiles
+  simd::QuantizedX xq;                     // the activation row of a q8/q4 matvec
 
   const LayerState* slot_states(int slot) const { return states + size_t(slot) * shape.n_layer; }
   float* slot_logits(int slot) const { return logits + size_t(slot) * shape.vocab_size; }
@@ -65,13 +67,14 @@ static_assert(sizeof(BlockHeader) <= platform::kAlign, "the Session object start
 
 struct Plan {
   size_t total = 0;
-  size_t header, session, buffers, states, row_states, gemm, n_past;  // bookkeeping
+  size_t header, session, buffers, states, row_states, gemm, tile_ptrs, n_past;  // bookkeeping
   size_t resid, xn, out, logits, batch_logits;
   size_t xz, xpad, u, dbc, dt, y;  // Mamba-1 scratch
   size_t zx, G, M, wB, cs, dth;    // Mamba-2 scratch (with xpad, u, dt, y)
   int ssd_L = 0;
-  std::vector<size_t> conv, ssm, gemm_a, gemm_b;
+  std::vector<size_t> conv, ssm, gemm_a, gemm_b, tiles;
   size_t cap_a = 0, cap_b = 0;
+  size_t xq_q = 0, xq_d = 0, xq_sum = 0;  // one activation row quantized (q8/q4)
 };
 
 // Width of Mamba-2's in_proj output and of its out_proj input (the optional MLP part included).
@@ -79,7 +82,7 @@ int64_t mamba2_in_width(const Config& c, int d_mlp) {
   return 2 * d_mlp + c.d_inner + c.conv_dim() + c.n_heads;
 }
 
-Plan plan(const Config& c, int d_mlp, const SessionLimits& lim, int n_threads) {
+Plan plan(const Config& c, int d_mlp, WeightType type, const SessionLimits& lim, int n_threads) {
   const int64_t T = std::max(lim.prefill_chunk, lim.max_slots), S = lim.max_slots;
   const int64_t dm = c.d_model, d = c.d_inner, N = c.d_state, K = c.d_conv, V = c.vocab_size,
                 C = c.conv_dim();
@@ -93,6 +96,7 @@ Plan plan(const Config& c, int d_mlp, const SessionLimits& lim, int n_threads) {
   p.states = a.bytes(size_t(S * c.n_layer) * sizeof(LayerState));
   p.row_states = a.bytes(size_t(S) * sizeof(LayerState));
   p.gemm = a.bytes(size_t(n_threads) * sizeof(detail::GemmScratch));
+  p.tile_ptrs = a.bytes(size_t(n_threads) * sizeof(float*));
   p.n_past = a.bytes(size_t(S) * sizeof(int64_t));
   for (int64_t i = 0; i < S * c.n_layer; ++i) {  // state first: contiguous per sequence
     p.conv.push_back(a.floats(size_t((K - 1) * C)));
@@ -105,7 +109,8 @@ Plan plan(const Config& c, int d_mlp, const SessionLimits& lim, int n_threads) {
   p.batch_logits = S > 1 ? a.floats(size_t(S * V)) : 0;
   p.xpad = a.floats(size_t((K - 1 + T) * C));
   p.u = a.floats(size_t(T * C));
-  std::vector<detail::GemmShape> shapes = {{T, V, dm}};
+  std::vector<detail::WeightShape> weights = {{V, dm}};  // [M, K] of every projection
+  std::vector<detail::GemmShape> shapes;
   if (!m2) {
     const int64_t R = c.dt_rank;
     p.xz = a.floats(size_t(T * 2 * d));
@@ -113,7 +118,7 @@ Plan plan(const Config& c, int d_mlp, const SessionLimits& lim, int n_threads) {
     p.dt = a.floats(size_t(T * d));
     p.y = a.floats(size_t(T * d));
     for (auto [M, Kw] : {std::pair{2 * d, dm}, {R + 2 * N, d}, {d, R}, {dm, d}})
-      shapes.push_back({T, M, Kw});
+      weights.push_back({M, Kw});
   } else {
     const int64_t W = mamba2_in_width(c, d_mlp), H = c.n_heads, L = std::min<int64_t>(c.chunk_size, T);
     p.ssd_L = int(L);
@@ -125,15 +130,22 @@ Plan plan(const Config& c, int d_mlp, const SessionLimits& lim, int n_threads) {
     p.wB = a.floats(size_t(n_threads * L * N));
     p.cs = a.floats(size_t(n_threads * L));
     p.dth = a.floats(size_t(n_threads * L));
-    shapes.push_back({T, W, dm});
-    shapes.push_back({T, dm, d_mlp + d});
+    weights.push_back({W, dm});
+    weights.push_back({dm, d_mlp + d});
     detail::mamba2_gemm_shapes(c, int(L), &shapes);
   }
+  for (const detail::WeightShape& w : weights) shapes.push_back({T, w.M, w.K});
   detail::gemm_scratch_floats(shapes, &p.cap_a, &p.cap_b);
+  const detail::LinearNeeds need = detail::linear_needs(weights, type);
   for (int i = 0; i < n_threads; ++i) {
     p.gemm_a.push_back(a.floats(p.cap_a));
     p.gemm_b.push_back(a.floats(p.cap_b));
+    p.tiles.push_back(a.floats(need.tile_floats));
   }
+  const int64_t kp = simd::padded_cols(need.quantized_k);
+  p.xq_q = a.bytes(size_t(kp));
+  p.xq_d = a.floats(size_t(kp / simd::kBlock));
+  p.xq_sum = a.floats(size_t(kp / simd::kBlock));
   p.total = a.total();
   return p;
 }
@@ -165,7 +177,7 @@ Session::~Session() = default;
 
 size_t Session::required_bytes(const Model& model, const SessionLimits& limits) {
   if (!check_limits(limits).ok()) return 0;
-  return plan(model.config(), model_d_mlp(model), limits,
+  return plan(model.config(), model_d_mlp(model), model.weight_type(), limits,
               platform::resolve_threads(limits.n_threads))
       .total;
 }
@@ -203,7 +215,7 @@ Result<std::unique_ptr<Session>> Session::create_in(std::shared_ptr<const Model>
   static_assert(platform::kAlign == kBufferAlign, "one alignment for both kinds of block");
   const Config& c = model->config();
   const int n_threads = platform::resolve_threads(limits.n_threads);
-  const Plan p = plan(c, model_d_mlp(*model), limits, n_threads);
+  const Plan p = plan(c, model_d_mlp(*model), model->weight_type(), limits, n_threads);
   std::memset(base, 0, p.total);  // the state starts empty
   auto at = [base](size_t off) { return reinterpret_cast<float*>(base + off); };
   ::new (base + p.header) BlockHeader{owned ? base : nullptr};
@@ -233,8 +245,12 @@ Result<std::unique_ptr<Session>> Session::create_in(std::shared_ptr<const Model>
   for (size_t i = 0; i < n_states; ++i) b->states[i] = {at(p.conv[i]), at(p.ssm[i])};
   b->row_states = ::new (base + p.row_states) LayerState[size_t(limits.max_slots)];
   b->gemm = ::new (base + p.gemm) detail::GemmScratch[size_t(n_threads)];
-  for (int i = 0; i < n_threads; ++i)
+  b->tiles = ::new (base + p.tile_ptrs) float*[size_t(n_threads)];
+  for (int i = 0; i < n_threads; ++i) {
     b->gemm[i] = {at(p.gemm_a[size_t(i)]), at(p.gemm_b[size_t(i)]), p.cap_a, p.cap_b};
+    b->tiles[i] = at(p.tiles[size_t(i)]);
+  }
+  b->xq = simd::QuantizedX{reinterpret_cast<int8_t*>(base + p.xq_q), at(p.xq_d), at(p.xq_sum)};
   s->buf_ = b;
   // Start the OpenMP team now, so its threads are not created inside the first prefill.
   platform::parallel_for(n_threads, n_threads, 1, [](int, int64_t, int64_t) {});
@@ -282,13 +298,13 @@ void Session::forward(const int32_t* ids, int n, int slot, const int32_t* slots,
   const Config& c = w.config;
   Buffers& b = *buf_;
   const int64_t dm = c.d_model, V = c.vocab_size;
-  const detail::LinearCtx ctx{b.kernels, b.n_threads, b.gemm};
+  const detail::LinearCtx ctx{b.kernels, b.n_threads, b.gemm, b.xq, b.tiles};
   const bool batch = slots != nullptr;
   // Tensors are reported for single sequences only (a batch's rows are different sequences).
   detail::Tap tap{batch ? nullptr : tap_, tap_user_, -1, batch ? 0 : b.n_past[slot]};
 
   for (int t = 0; t < n; ++t)
-    std::memcpy(b.resid + t * dm, w.embeddings + int64_t(ids[t]) * dm, size_t(dm) * sizeof(float));
+    b.kernels->dequantize_rows(w.embeddings, ids[t], ids[t] + 1, b.resid + t * dm);
   tap("embeddings_out", b.resid, n, dm, dm);
   for (int l = 0; l < c.n_layer; ++l) {
     const bool m1 = c.arch == Architecture::mamba1;
@@ -316,7 +332,7 @@ void Session::forward(const int32_t* ids, int n, int slot, const int32_t* slots,
   if (tap && !logits_rows) tap.row0 += n - 1;
   tap("norm_f_out", b.xn + first * dm, n - first, dm, dm);
   float* dst = batch ? b.batch_logits : logits_rows ? logits_rows : b.slot_logits(slot);
-  detail::linear(ctx, dst, V, b.xn + first * dm, dm, w.lm_head, nullptr, n - first, V, dm);
+  detail::linear(ctx, dst, V, b.xn + first * dm, dm, w.lm_head, nullptr, n - first);
   if (batch) {
     for (int t = 0; t < n; ++t) {
       std::memcpy(b.slot_logits(slots[t]), dst + t * V, size_t(V) * sizeof(float));

@@ -18,6 +18,9 @@ void add_model_options(CLI::App& app, ModelOptions& o) {
   app.add_option("-t,--threads", o.threads, "threads (default: OMP_NUM_THREADS, else all cores)")
       ->check(CLI::Range(0, 1024));
   app.add_option("--chunk", o.chunk, "prefill chunk in tokens")->check(CLI::Range(1, 65536));
+  app.add_option("--weights", o.weights,
+                 "weight type of the projections, embedding and lm_head: f32, bf16, f16, q8, q4 "
+                 "(converted at load; default f32)");
 }
 
 Result<std::vector<int32_t>> parse_ids(const std::string& text) {
@@ -41,7 +44,10 @@ Result<std::vector<int32_t>> parse_ids(const std::string& text) {
 
 Result<Loaded> load(const ModelOptions& o) {
   Loaded l;
-  auto model = Model::load(o.dir);
+  LoadOptions options;
+  if (Result<WeightType> t = parse_weight_type(o.weights); t.ok()) options.weights = *t;
+  else return Status::error("--weights: " + t.message());
+  auto model = Model::load(o.dir, options);
   if (!model.ok()) return model.status();
   l.model = model.value();
   SessionLimits limits;

@@ -15,6 +15,7 @@ struct ModelOptions {
   std::string dir;
   int threads = 0;  // 0: OMP_NUM_THREADS, else all cores
   int chunk = 128;  // prefill chunk
+  std::string weights = "f32";  // WeightType name
 };
 void add_model_options(CLI::App& app, ModelOptions& o);
 

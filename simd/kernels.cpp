@@ -10,6 +10,7 @@
 namespace mamba::simd {
 
 #if defined(MAMBA_HAVE_X86_KERNELS)
+Kernels kernels_avx512vnni();
 Kernels kernels_avx512();
 Kernels kernels_avx2();
 Kernels kernels_sse2();
@@ -26,9 +27,15 @@ std::vector<const Kernels*> available_kernels() {
     const auto cpu = xsimd::available_architectures();
     (void)cpu;
 #if defined(MAMBA_HAVE_X86_KERNELS)
-    static const Kernels avx512 = kernels_avx512(), avx2 = kernels_avx2(), sse2 = kernels_sse2();
-    if (cpu.avx512bw && cpu.avx512dq && cpu.fma3_avx2) v.push_back(&avx512);
-    if (cpu.fma3_avx2) v.push_back(&avx2);
+    static const Kernels avx512vnni = kernels_avx512vnni(), avx512 = kernels_avx512(),
+                         avx2 = kernels_avx2(), sse2 = kernels_sse2();
+    // (xsimd 8 does not report VNNI, F16C or AVX-512VL; GCC's cpuid builtin does.)
+    const bool f16c = __builtin_cpu_supports("f16c");
+    const bool has_avx512 = cpu.avx512bw && cpu.avx512dq && __builtin_cpu_supports("avx512vl") &&
+                        cpu.fma3_avx2 && f16c;
+    if (has_avx512 && __builtin_cpu_supports("avx512vnni")) v.push_back(&avx512vnni);
+    if (has_avx512) v.push_back(&avx512);
+    if (cpu.fma3_avx2 && f16c) v.push_back(&avx2);
     if (cpu.sse2) v.push_back(&sse2);
 #endif
 #if defined(MAMBA_HAVE_NEON64_KERNELS)

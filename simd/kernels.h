@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "simd/matrix.h"
+
 namespace mamba::simd {
 
 // Planned packing buffers for one thread's GEMMs (sizes from Kernels::gemm_pack_floats).
@@ -50,12 +52,18 @@ struct SsdArgs {
 };
 
 struct Kernels {
-  const char* name;  // "avx512", "avx2", "sse2", "neon64", "scalar"
+  const char* name;  // "avx512vnni", "avx512", "avx2", "sse2", "neon64", "scalar"
   // y[i] = x[i] / sqrt(mean(x^2) + eps) * w[i], i < n
   void (*rmsnorm)(float* y, const float* x, const float* w, int n, float eps);
   // y[m] = dot(W[m, :K], x) (+ bias[m]) for rows m in [m0, m1); W row-major [M, K]
   void (*gemv)(float* y, const float* W, const float* x, const float* bias, int K, int m0,
                int m1);
+  // The same for a weight matrix of any type: x is fp32 [cols] for f32/bf16/f16, while q8/q4
+  // read xq, x quantized by detail::quantize_x (integer block products).
+  void (*matvec)(const Matrix& W, float* y, const float* x, const QuantizedX& xq,
+                 const float* bias, int64_t m0, int64_t m1);
+  // Rows [r0, r1) of W as fp32 into out [r1 - r0, cols] (prefill multiplies fp32 tiles).
+  void (*dequantize_rows)(const Matrix& W, int64_t r0, int64_t r1, float* out);
   // Depthwise causal conv1d + bias + SiLU for channels [c0, c1) and t < T:
   //   u[t, c] = silu(b[c] + sum_k w[k, c] * xpad[t + k, c])
   // xpad [(K - 1) + T, ldx] holds the K-1 previous inputs then the T new ones; w [K, d]; b may be

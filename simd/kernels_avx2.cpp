@@ -1,4 +1,4 @@
-// Compiled with -mavx2 -mfma (see CMakeLists.txt).
+// Compiled with -mavx2 -mfma -mf16c (see CMakeLists.txt).
 #define Eigen mamba_eigen_avx2
 #include "simd/gemm_impl.h"
 #include "simd/kernels_impl.h"

@@ -1,4 +1,4 @@
-// Compiled with -mavx512f -mavx512bw -mavx512dq -mfma (see CMakeLists.txt).
+// Compiled with -mavx512f -mavx512bw -mavx512dq -mavx512vl -mfma -mf16c (see CMakeLists.txt).
 #define Eigen mamba_eigen_avx512
 #include "simd/gemm_impl.h"
 #include "simd/kernels_impl.h"

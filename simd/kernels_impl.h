@@ -41,6 +41,14 @@ struct Vec {
   static float sum(type v) { return xsimd::hadd(v); }
 };
 
+}  // namespace
+}  // namespace mamba::simd
+
+#include "simd/matvec_impl.h"
+
+namespace mamba::simd {
+namespace {
+
 template <class V>
 inline typename V::type silu(typename V::type x) {
   return x / (V::set(1.0f) + V::exp(-x));
@@ -139,41 +147,9 @@ struct Impl {
     for_lanes<V>(0, n, body);
   }
 
-  // Four rows at a time so each load of x feeds four FMAs.
   static void gemv(float* y, const float* W, const float* x, const float* bias, int K, int m0,
                    int m1) {
-    using T = typename V::type;
-    int m = m0;
-    for (; m + 4 <= m1; m += 4) {
-      const float* w0 = W + size_t(m) * K;
-      const float* w1 = w0 + K;
-      const float* w2 = w1 + K;
-      const float* w3 = w2 + K;
-      T a0 = V::set(0.0f), a1 = a0, a2 = a0, a3 = a0;
-      int k = 0;
-      for (; k + V::width <= K; k += V::width) {
-        T xv = V::load(x + k);
-        a0 = V::fma(V::load(w0 + k), xv, a0);
-        a1 = V::fma(V::load(w1 + k), xv, a1);
-        a2 = V::fma(V::load(w2 + k), xv, a2);
-        a3 = V::fma(V::load(w3 + k), xv, a3);
-      }
-      float s0 = V::sum(a0), s1 = V::sum(a1), s2 = V::sum(a2), s3 = V::sum(a3);
-      for (; k < K; ++k) {
-        s0 += w0[k] * x[k]; s1 += w1[k] * x[k]; s2 += w2[k] * x[k]; s3 += w3[k] * x[k];
-      }
-      if (bias) { s0 += bias[m]; s1 += bias[m + 1]; s2 += bias[m + 2]; s3 += bias[m + 3]; }
-      y[m] = s0; y[m + 1] = s1; y[m + 2] = s2; y[m + 3] = s3;
-    }
-    for (; m < m1; ++m) {
-      const float* w0 = W + size_t(m) * K;
-      T a0 = V::set(0.0f);
-      int k = 0;
-      for (; k + V::width <= K; k += V::width) a0 = V::fma(V::load(w0 + k), V::load(x + k), a0);
-      float s0 = V::sum(a0);
-      for (; k < K; ++k) s0 += w0[k] * x[k];
-      y[m] = s0 + (bias ? bias[m] : 0.0f);
-    }
+    gemv_rows<V>(y, F32Rows{W}, x, bias, K, m0, m1);
   }
 
   static void conv1d_silu(float* u, int ldu, const float* xpad, int ldx, const float* w,
@@ -253,6 +229,8 @@ Kernels make_kernels(const char* name) {
   return Kernels{name,
                  &Impl<V>::rmsnorm,
                  &Impl<V>::gemv,
+                 &matvec<V>,
+                 &dequantize_rows<V>,
                  &Impl<V>::conv1d_silu,
                  &Impl<V>::softplus_bias,
                  &Impl<V>::selective_scan,

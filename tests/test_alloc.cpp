@@ -29,8 +29,11 @@ TEST(Alloc, CounterSeesAllocations) {  // the hook itself works
   EXPECT_GE(n, 3);
 }
 
-void run_hot_loop(const std::string& dir, int threads, int chunk) {
-  auto model = Model::load(dir);
+void run_hot_loop(const std::string& dir, int threads, int chunk,
+                  WeightType type = WeightType::f32) {
+  LoadOptions options;
+  options.weights = type;
+  auto model = Model::load(dir, options);
   ASSERT_TRUE(model.ok()) << model.message();
   SessionLimits lim;
   lim.n_threads = threads;
@@ -63,7 +66,8 @@ void run_hot_loop(const std::string& dir, int threads, int chunk) {
   }
   EXPECT_TRUE(ok);
   EXPECT_EQ(allocations, 0) << "heap allocations in prefill/step/sample, " << threads
-                            << " thread(s), prefill_chunk " << chunk;
+                            << " thread(s), prefill_chunk " << chunk << ", weights "
+                            << weight_type_name(type);
 }
 
 TEST(Alloc, FixtureHotLoopAllocatesNothing) {
@@ -79,6 +83,13 @@ TEST(Alloc, LargeShapesAllocateNothing) {
   rc.vocab_size = 2000;
   const std::string dir = rc.write("alloc_large");
   for (int threads : {1, 2}) run_hot_loop(dir, threads, 256);
+}
+
+// Every weight type: their products (quantized activations, dequantized tiles) use planned memory.
+TEST(Alloc, EveryWeightTypeAllocatesNothing) {
+  for (WeightType type : {WeightType::bf16, WeightType::f16, WeightType::q8, WeightType::q4})
+    for (const char* fixture : {"mamba1-tiny", "mamba2-tiny"})
+      for (int threads : {1, 2}) run_hot_loop(fixture_dir(fixture), threads, 8, type);
 }
 
 TEST(Alloc, Mamba2AllocatesNothing) {

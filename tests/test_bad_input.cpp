@@ -860,6 +860,12 @@ TEST(BadCli, MissingModelDirectory) {
                     "mamba-logits", missing, "does not exist");
 }
 
+TEST(BadCli, UnknownWeightType) {
+  ScratchDir dir;
+  EXPECT_TOOL_FAILS(run(dir, generate() + " -m " + tiny() + " --weights q5 --ids 1,2,3"),
+                    "mamba-generate", "--weights", "unknown weight type 'q5'", "f32, bf16, f16, q8 or q4");
+}
+
 TEST(BadCli, ModelFlagAbsentMeansTheBundledModel) {
   ScratchDir dir;
   const auto r = run(dir, generate() + " --ids 1,2,3 -n 2");

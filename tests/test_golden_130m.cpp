@@ -162,7 +162,7 @@ struct Linear {
       s.cap_a = cap_a;
       s.cap_b = cap_b;
     }
-    ctx = detail::LinearCtx{&k, n_threads, scratch.data()};
+    ctx = detail::LinearCtx{&k, n_threads, scratch.data(), {}, nullptr};
   }
 };
 
@@ -196,12 +196,12 @@ TEST_P(Golden130m, XProj) {
   for (int threads : {1, 2}) {
     Linear lin(k(), threads, {{P, d}});
     std::vector<float> dbc(size_t(T) * P);
-    detail::linear(lin.ctx, dbc.data(), P, g.u.data(), d, g.x_proj.data(), nullptr, T, P, d);
+    detail::linear(lin.ctx, dbc.data(), P, g.u.data(), d, simd::f32_matrix(g.x_proj.data(), P, d), nullptr, T);
     EXPECT_TRUE(close("x_proj (GEMM) vs 5a", k(), dbc, g.dbc, threads == 1)) << threads << " threads";
     std::vector<float> dbc1(size_t(T) * P);
     for (int t = 0; t < T; ++t)
       detail::linear(lin.ctx, dbc1.data() + size_t(t) * P, P, g.u.data() + size_t(t) * d, d,
-                     g.x_proj.data(), nullptr, 1, P, d);
+                     simd::f32_matrix(g.x_proj.data(), P, d), nullptr, 1);
     EXPECT_TRUE(close("x_proj (GEMV) vs 5a", k(), dbc1, g.dbc, threads == 1)) << threads << " threads";
   }
   for (int t = 0; t < T; ++t)
@@ -217,13 +217,13 @@ TEST_P(Golden130m, DtProjSoftplus) {
   for (int threads : {1, 2}) {
     Linear lin(k(), threads, {{d, R}});
     std::vector<float> dt(size_t(T) * d);
-    detail::linear(lin.ctx, dt.data(), d, g.dbc.data(), P, g.dt_proj.data(), nullptr, T, d, R);
+    detail::linear(lin.ctx, dt.data(), d, g.dbc.data(), P, simd::f32_matrix(g.dt_proj.data(), d, R), nullptr, T);
     k().softplus_bias(dt.data(), d, g.dt_bias.data(), T, 0, d);
     EXPECT_TRUE(close("dt_proj + softplus_bias (GEMM) vs 5b", k(), dt, g.dt, threads == 1)) << threads << " threads";
     std::vector<float> dt1(size_t(T) * d);
     for (int t = 0; t < T; ++t)
       detail::linear(lin.ctx, dt1.data() + size_t(t) * d, d, g.dbc.data() + size_t(t) * P, P,
-                     g.dt_proj.data(), nullptr, 1, d, R);
+                     simd::f32_matrix(g.dt_proj.data(), d, R), nullptr, 1);
     k().softplus_bias(dt1.data(), d, g.dt_bias.data(), T, 0, d);
     EXPECT_TRUE(close("dt_proj + softplus_bias (GEMV) vs 5b", k(), dt1, g.dt, threads == 1)) << threads << " threads";
   }
@@ -344,8 +344,8 @@ TEST_P(Golden130m, KernelChain) {
     std::vector<float> h(size_t(N) * d, 0.0f);
     const std::vector<float> A = our_A(g);
     k().conv1d_silu(u.data(), d, xpad.data(), d, g.conv_w.data(), g.conv_b.data(), T, K, d, 0, d);
-    detail::linear(lin.ctx, dbc.data(), P, u.data(), d, g.x_proj.data(), nullptr, T, P, d);
-    detail::linear(lin.ctx, dt.data(), d, dbc.data(), P, g.dt_proj.data(), nullptr, T, d, R);
+    detail::linear(lin.ctx, dbc.data(), P, u.data(), d, simd::f32_matrix(g.x_proj.data(), P, d), nullptr, T);
+    detail::linear(lin.ctx, dt.data(), d, dbc.data(), P, simd::f32_matrix(g.dt_proj.data(), d, R), nullptr, T);
     k().softplus_bias(dt.data(), d, g.dt_bias.data(), T, 0, d);
     simd::ScanArgs a{h.data(), y.data(), u.data(), dt.data(), A.data(), dbc.data() + R,
                      dbc.data() + R + N, g.D.data(), T, d, N, d, d, d, P};
@@ -398,15 +398,15 @@ TEST_P(Golden130m, Mixer) {
   for (int i = 0; i < d; ++i) out_proj[size_t(i) * d + i] = 1.0f;
   const std::vector<float> A = our_A(g);
   detail::Mamba1Layer L{};
-  L.in_proj = in_proj.data();
+  L.in_proj = simd::f32_matrix(in_proj.data(), 2 * d, dm);
   L.conv_w = g.conv_w.data();
   L.conv_b = g.conv_b.data();
-  L.x_proj = g.x_proj.data();
-  L.dt_proj = g.dt_proj.data();
+  L.x_proj = simd::f32_matrix(g.x_proj.data(), P, d);
+  L.dt_proj = simd::f32_matrix(g.dt_proj.data(), d, R);
   L.dt_bias = g.dt_bias.data();
   L.A = A.data();
   L.D = g.D.data();
-  L.out_proj = out_proj.data();
+  L.out_proj = simd::f32_matrix(out_proj.data(), dm, d);
   std::vector<float> xn(size_t(T) * dm);
   for (int t = 0; t < T; ++t) {
     std::copy(g.x.begin() + size_t(t) * d, g.x.begin() + size_t(t + 1) * d, xn.begin() + size_t(t) * dm);

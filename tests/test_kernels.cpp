@@ -27,119 +27,13 @@
 
 #include "core/linear.h"
 #include "simd/kernels.h"
+#include "tests/kernel_check.h"
 #include "tests/reference.h"
 
 namespace mamba::test {
 namespace {
 
 using simd::Kernels;
-
-constexpr double kU = 0x1p-24;       // float unit roundoff
-constexpr double kFloor = 1e-30;     // see the header comment
-const float kSentinel = [] {         // a NaN with a payload no arithmetic produces
-  float f;
-  const uint32_t bits = 0x7fc0beefu;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}();
-
-bool same_bits(float a, float b) { return std::memcmp(&a, &b, sizeof(float)) == 0; }
-
-// Vector widths here are 1, 4, 8, 16 floats: these sizes hit every tail length, below, at and
-// above one vector, and one a little above a real d_inner.
-const int kSizes[] = {1, 7, 15, 16, 17, 33, 100, 1536 + 5};
-
-// [c0, c1) ranges to run over d channels: the whole; odd ends just inside (d - 1 or d - 2); the
-// odd-ended middle third, like a thread's slice; a single odd lane; an empty one.
-std::vector<std::pair<int, int>> ranges(int d) {
-  std::vector<std::pair<int, int>> r = {{0, d}};
-  if (d >= 4) r.push_back({1, (d - 2) | 1});
-  if (d >= 12) r.push_back({(d / 3) | 1, ((2 * d) / 3) | 1});
-  if (d >= 2) {
-    r.push_back({1, 2});
-    r.push_back({1, 1});
-  }
-  return r;
-}
-
-struct Rng {
-  std::mt19937 gen;
-  explicit Rng(uint32_t seed) : gen(seed) {}
-  float uniform(float lo, float hi) { return std::uniform_real_distribution<float>(lo, hi)(gen); }
-  std::vector<float> vec(size_t n, float lo, float hi) {
-    std::vector<float> v(n);
-    for (float& x : v) x = uniform(lo, hi);
-    return v;
-  }
-};
-
-// Collects the elementwise comparisons of one kernel call; reports the first few failures.
-class Check {
- public:
-  explicit Check(std::string what) : what_(std::move(what)) {}
-  void close(double got, double want, double tol, int i, int j = -1) {
-    ++n_;
-    const double err = std::fabs(got - want);
-    max_abs_ = std::max(max_abs_, err);
-    if (tol > 0) max_ratio_ = std::max(max_ratio_, err / tol);
-    if (!(err <= tol)) fail(i, j) << "got " << got << ", reference " << want << ", |err| " << err
-                                  << " > tol " << tol;
-  }
-  void untouched(float got, float before, int i, int j = -1) {
-    ++n_;
-    if (!same_bits(got, before)) fail(i, j) << "must not be written, was " << before << " now " << got;
-  }
-  double max_abs() const { return max_abs_; }
-  double max_ratio() const { return max_ratio_; }
-  ::testing::AssertionResult result() const {
-    if (bad_ == 0) return ::testing::AssertionSuccess();
-    return ::testing::AssertionFailure() << what_ << ": " << bad_ << " of " << n_ << " checks failed"
-                                         << msgs_;
-  }
-
- private:
-  struct Msg {
-    Check* c;
-    template <class T> Msg& operator<<(const T& v) {
-      if (c) {
-        std::ostringstream s;
-        s << v;
-        c->msgs_ += s.str();
-      }
-      return *this;
-    }
-  };
-  Msg fail(int i, int j) {
-    if (++bad_ > 5) return Msg{nullptr};
-    msgs_ += "\n  at [" + std::to_string(i) + (j >= 0 ? ", " + std::to_string(j) : "") + "]: ";
-    return Msg{this};
-  }
-  std::string what_, msgs_;
-  size_t n_ = 0, bad_ = 0;
-  double max_abs_ = 0, max_ratio_ = 0;
-};
-
-// The worst error of a whole test, printed at its end for the record.
-struct Worst {
-  const char* kernel;
-  const char* set;
-  double abs = 0, ratio = 0;
-  void add(const Check& c) {
-    abs = std::max(abs, c.max_abs());
-    ratio = std::max(ratio, c.max_ratio());
-  }
-  ~Worst() {
-    std::printf("[ %s / %s ] max |got - want| = %.3g, max |got - want| / tol = %.3g\n", set, kernel,
-                abs, ratio);
-  }
-};
-
-template <class... Args>
-std::string where(const char* fmt, Args... args) {
-  char buf[160];
-  std::snprintf(buf, sizeof buf, fmt, args...);
-  return buf;
-}
 
 class KernelsTest : public ::testing::TestWithParam<const Kernels*> {
  protected:
@@ -182,7 +76,6 @@ TEST_P(KernelsTest, Rmsnorm) {
 // independent random signs and the error is a few sqrt(K) u sum|terms| at most (Higham, Accuracy
 // and Stability of Numerical Algorithms, 2nd ed., sec. 2.8/3.1). tol = 2 sqrt(K + 1) u sum|terms|
 // (+1 for the bias). Row ranges [m0, m1) cover the 4-row blocks and the leftover rows.
-double dot_tol(int K, double mag) { return kFloor + 2 * std::sqrt(double(K + 1)) * kU * mag; }
 
 TEST_P(KernelsTest, Gemv) {
   Worst worst{"gemv", k().name};
@@ -443,8 +336,8 @@ void run_linear(const Kernels& k, Worst& worst, Rng& rng, const LinearCase& lc, 
     s.cap_b = cap_b;
   }
   std::vector<float> y(size_t(T) * ldy, kSentinel);
-  detail::LinearCtx ctx{&k, threads, scratch.data()};
-  detail::linear(ctx, y.data(), ldy, x.data(), ldx, W.data(), bp, T, M, K);
+  detail::LinearCtx ctx{&k, threads, scratch.data(), {}, nullptr};
+  detail::linear(ctx, y.data(), ldy, x.data(), ldx, simd::f32_matrix(W.data(), M, K), bp, T);
 
   std::vector<double> want(size_t(T) * ldy), mag(size_t(T) * ldy);
   ref::linear(want.data(), mag.data(), ldy, x.data(), ldx, W.data(), bp, T, M, K);

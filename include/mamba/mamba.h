@@ -6,4 +6,5 @@
 #include "mamba/sampler.h"
 #include "mamba/session.h"
 #include "mamba/status.h"
+#include "mamba/weight_type.h"
 #include "mamba/tokenizer.h"

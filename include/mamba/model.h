@@ -11,6 +11,7 @@
 
 #include "mamba/config.h"
 #include "mamba/status.h"
+#include "mamba/weight_type.h"
 
 namespace mamba {
 
@@ -23,21 +24,32 @@ struct SafetensorsRegion {
   size_t size = 0;
 };
 
+struct LoadOptions {
+  // The type the projections, the embedding and the lm_head are held in, converted at load from
+  // whatever the checkpoint stores.
+  WeightType weights = WeightType::f32;
+};
+
 class Model {
  public:
   // Loads a Hugging Face checkpoint directory: config.json plus model.safetensors, or shards listed
-  // in model.safetensors.index.json. F32 tensors are used in place from the mmap'd file; F16 and
-  // BF16 tensors are widened to fp32 once, here.
-  static Result<std::shared_ptr<const Model>> load(const std::string& dir);
+  // in model.safetensors.index.json. With f32 weights, F32 matrices are used in place from the
+  // mmap'd file; anything else is converted once, here, into memory the Model owns (and the file
+  // is unmapped when nothing points into it any more).
+  static Result<std::shared_ptr<const Model>> load(const std::string& dir,
+                                                   const LoadOptions& options = {});
   // The same checkpoint from memory, no filesystem needed: config.json's text and the bytes of
   // model.safetensors, or of every shard in any order (no index file). Checked exactly as load()
-  // checks files; errors name "safetensors region i". F32 tensors are used in place when 4-byte
-  // aligned: the caller must keep those bytes alive and unchanged for as long as the Model (and any
-  // Session using it) lives. Everything else is copied; config_json may be freed on return.
+  // checks files; errors name "safetensors region i". With f32 weights, aligned F32 tensors are
+  // used in place: the caller must then keep those bytes alive and unchanged for as long as the
+  // Model (and any Session using it) lives. With other weight types everything is converted, and
+  // the bytes may be freed on return; config_json may always be.
   static Result<std::shared_ptr<const Model>> load_from_memory(
-      std::string_view config_json, const std::vector<SafetensorsRegion>& safetensors);
+      std::string_view config_json, const std::vector<SafetensorsRegion>& safetensors,
+      const LoadOptions& options = {});
 
   const Config& config() const;
+  WeightType weight_type() const;
   // Bytes of weights the model reads per token (what decode streams from memory).
   size_t weight_bytes() const;
 

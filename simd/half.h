@@ -1,0 +1,58 @@
+// 16-bit float conversions, scalar and exact: bf16 (fp32's upper half) and IEEE binary16.
+// Narrowing rounds to nearest even, as torch does; NaN stays NaN.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+namespace mamba::simd {
+
+inline float bits_to_f32(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+inline uint32_t f32_to_bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+
+inline float bf16_to_f32(uint16_t h) { return bits_to_f32(uint32_t(h) << 16); }
+
+inline uint16_t f32_to_bf16(float f) {
+  const uint32_t u = f32_to_bits(f);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return uint16_t((u >> 16) | 0x40);  // quiet NaN
+  return uint16_t((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+inline float f16_to_f32(uint16_t h) {
+  const uint32_t sign = uint32_t(h & 0x8000u) << 16;
+  const uint32_t exp = (h >> 10) & 0x1fu, man = h & 0x3ffu;
+  if (exp == 0x1f) return bits_to_f32(sign | 0x7f800000u | (man << 13));  // inf / NaN
+  if (exp != 0) return bits_to_f32(sign | ((exp + 112) << 23) | (man << 13));
+  // Zero or subnormal: man * 2^-24, exact in fp32.
+  const float v = float(man) * (1.0f / 16777216.0f);
+  return sign ? -v : v;
+}
+
+inline uint16_t f32_to_f16(float f) {
+  const uint32_t u = f32_to_bits(f);
+  const uint16_t sign = uint16_t((u >> 16) & 0x8000u);
+  const uint32_t a = u & 0x7fffffffu;
+  if (a > 0x7f800000u) return uint16_t(sign | 0x7e00u);  // NaN
+  if (a >= 0x477ff000u) return uint16_t(sign | 0x7c00u);  // rounds to >= 65520: inf
+  if (a < 0x38800000u) {                                   // below 2^-14: subnormal or zero
+    // Round a * 2^24 to an integer, to nearest even, in fp32 arithmetic (exact here).
+    const float v = bits_to_f32(a) * 16777216.0f;
+    float r = float(int32_t(v));
+    const float frac = v - r;
+    if (frac > 0.5f || (frac == 0.5f && (int32_t(r) & 1))) r += 1.0f;
+    return uint16_t(sign | uint16_t(r));
+  }
+  // Normal: rebias the exponent and round the 13 dropped mantissa bits to nearest even.
+  const uint32_t r = a - (112u << 23);
+  return uint16_t(sign | ((r + 0xfffu + ((r >> 13) & 1u)) >> 13));
+}
+
+}  // namespace mamba::simd

@@ -1,0 +1,67 @@
+// A weight matrix [rows, cols], row-major, in one of the weight types, as the kernels read it;
+// and an activation vector quantized for the q8/q4 dot products.
+//
+// Block formats (kBlock = 32 columns; a row is padded with zeros to kp = cols rounded up to 32):
+//   q8: data uint8 [rows, kp]     value = (u - 128) * scale, u in [1, 255]
+//   q4: data uint8 [rows, kp / 2] byte j of block b holds column b*32+j in its low nibble and
+//       column b*32+j+16 in its high one; value = (u - 8) * scale, u in [0, 15]
+//   scales: f16 [rows, kp / 32], one a block
+// The values are stored with an offset (unsigned) so the integer dot products can use the
+// unsigned x signed byte instructions (VNNI vpdpbusd, vpmaddubsw) directly; the offset comes back
+// out through the per-block sum of the activations.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "mamba/weight_type.h"
+
+namespace mamba::simd {
+
+constexpr int kBlock = 32;
+
+inline int64_t padded_cols(int64_t cols) { return (cols + kBlock - 1) / kBlock * kBlock; }
+
+struct Matrix {
+  WeightType type = WeightType::f32;
+  int64_t rows = 0, cols = 0;
+  const void* data = nullptr;        // f32: float; bf16/f16: uint16; q8/q4: uint8 (see above)
+  const uint16_t* scales = nullptr;  // q8/q4: f16 [rows, padded_cols / 32]
+
+  int64_t kp() const { return padded_cols(cols); }
+  int64_t blocks() const { return kp() / kBlock; }
+  bool quantized() const { return type == WeightType::q8 || type == WeightType::q4; }
+  // Bytes of one row's values, and of the whole matrix with its scales.
+  size_t row_bytes() const;
+  size_t bytes() const { return size_t(rows) * row_bytes() + (quantized() ? scale_bytes() : 0); }
+  size_t scale_bytes() const { return size_t(rows * blocks()) * sizeof(uint16_t); }
+  template <class T> const T* row(int64_t r) const {
+    return reinterpret_cast<const T*>(static_cast<const uint8_t*>(data) + size_t(r) * row_bytes());
+  }
+};
+
+// An fp32 matrix over existing memory.
+inline Matrix f32_matrix(const float* w, int64_t rows, int64_t cols) {
+  return Matrix{WeightType::f32, rows, cols, w, nullptr};
+}
+
+inline size_t Matrix::row_bytes() const {
+  switch (type) {
+    case WeightType::f32: return size_t(cols) * 4;
+    case WeightType::bf16:
+    case WeightType::f16: return size_t(cols) * 2;
+    case WeightType::q8: return size_t(kp());
+    case WeightType::q4: return size_t(kp()) / 2;
+  }
+  return 0;
+}
+
+// An activation x [cols] quantized in blocks of 32 for the q8/q4 products:
+//   x[j] ~= q[j] * d[j / 32];  sum[b] = d[b] * sum of q over block b (folds the weights' offset)
+struct QuantizedX {
+  int8_t* q = nullptr;  // [kp], zero beyond cols
+  float* d = nullptr;   // [kp / 32]
+  float* sum = nullptr; // [kp / 32]
+};
+
+}  // namespace mamba::simd

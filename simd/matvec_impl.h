@@ -1,0 +1,388 @@
+// The typed matrix-vector products (decode's GEMV for bf16, f16, q8 and q4 weights) and the
+// dequantization of row tiles (prefill's GEMM runs on fp32 tiles), written once against the
+// vector trait of simd/kernels_impl.h. What differs per instruction set lives in two traits:
+//   Widen<U>: 16-bit floats -> a vector of fp32 (one instruction where the ISA has it);
+//   QDot<U>:  the integer dot products of q8/q4 blocks with the quantized activation
+//             (VNNI vpdpbusd, else vpmaddubsw + vpmaddwd, else plain integer loops).
+// Include only from kernels_impl.h.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <type_traits>
+
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
+#if defined(__aarch64__)
+#include <arm_neon.h>
+#endif
+
+#include "simd/half.h"
+#include "simd/matrix.h"
+
+namespace mamba::simd {
+namespace {
+
+template <class U>
+struct Widen {  // any vector type: through a small buffer
+  using T = typename U::type;
+  static T bf16(const uint16_t* p) {
+    alignas(64) float t[U::width];
+    for (int i = 0; i < U::width; ++i) t[i] = bf16_to_f32(p[i]);
+    return U::load(t);
+  }
+  static T f16(const uint16_t* p) {
+    alignas(64) float t[U::width];
+    for (int i = 0; i < U::width; ++i) t[i] = f16_to_f32(p[i]);
+    return U::load(t);
+  }
+};
+
+template <>
+struct Widen<Scalar> {
+  static float bf16(const uint16_t* p) { return bf16_to_f32(*p); }
+  static float f16(const uint16_t* p) { return f16_to_f32(*p); }
+};
+
+#if defined(__AVX512BW__)
+template <>
+struct Widen<Vec<xsimd::avx512bw>> {
+  using T = Vec<xsimd::avx512bw>::type;
+  static T bf16(const uint16_t* p) {
+    const __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
+  }
+  static T f16(const uint16_t* p) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  }
+};
+#endif
+#if defined(__AVX2__) && defined(__F16C__)
+template <>
+struct Widen<Vec<xsimd::fma3<xsimd::avx2>>> {
+  using T = Vec<xsimd::fma3<xsimd::avx2>>::type;
+  static T bf16(const uint16_t* p) {
+    const __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+  }
+  static T f16(const uint16_t* p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  }
+};
+#endif
+#if defined(__aarch64__)
+template <>
+struct Widen<Vec<xsimd::neon64>> {
+  using T = Vec<xsimd::neon64>::type;
+  static T bf16(const uint16_t* p) { return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16)); }
+  static T f16(const uint16_t* p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
+};
+#endif
+
+// Rows of a matrix as fp32 vectors, for the shared GEMV body.
+struct F32Rows {
+  const float* W;
+  template <class U> typename U::type load(size_t i) const { return U::load(W + i); }
+};
+struct Bf16Rows {
+  const uint16_t* W;
+  template <class U> typename U::type load(size_t i) const { return Widen<U>::bf16(W + i); }
+};
+struct F16Rows {
+  const uint16_t* W;
+  template <class U> typename U::type load(size_t i) const { return Widen<U>::f16(W + i); }
+};
+
+// y[m] = dot(W[m, :K], x) (+ bias[m]) for m in [m0, m1), four rows at a time so each load of x
+// feeds four FMAs.
+template <class V, class Rows>
+void gemv_rows(float* y, const Rows& W, const float* x, const float* bias, int64_t K, int64_t m0,
+               int64_t m1) {
+  using T = typename V::type;
+  int64_t m = m0;
+  for (; m + 4 <= m1; m += 4) {
+    const size_t r0 = size_t(m) * K, r1 = r0 + K, r2 = r1 + K, r3 = r2 + K;
+    T a0 = V::set(0.0f), a1 = a0, a2 = a0, a3 = a0;
+    int64_t k = 0;
+    for (; k + V::width <= K; k += V::width) {
+      T xv = V::load(x + k);
+      a0 = V::fma(W.template load<V>(r0 + k), xv, a0);
+      a1 = V::fma(W.template load<V>(r1 + k), xv, a1);
+      a2 = V::fma(W.template load<V>(r2 + k), xv, a2);
+      a3 = V::fma(W.template load<V>(r3 + k), xv, a3);
+    }
+    float s0 = V::sum(a0), s1 = V::sum(a1), s2 = V::sum(a2), s3 = V::sum(a3);
+    for (; k < K; ++k) {
+      s0 += W.template load<Scalar>(r0 + k) * x[k];
+      s1 += W.template load<Scalar>(r1 + k) * x[k];
+      s2 += W.template load<Scalar>(r2 + k) * x[k];
+      s3 += W.template load<Scalar>(r3 + k) * x[k];
+    }
+    if (bias) { s0 += bias[m]; s1 += bias[m + 1]; s2 += bias[m + 2]; s3 += bias[m + 3]; }
+    y[m] = s0; y[m + 1] = s1; y[m + 2] = s2; y[m + 3] = s3;
+  }
+  for (; m < m1; ++m) {
+    const size_t r0 = size_t(m) * K;
+    T a0 = V::set(0.0f);
+    int64_t k = 0;
+    for (; k + V::width <= K; k += V::width)
+      a0 = V::fma(W.template load<V>(r0 + k), V::load(x + k), a0);
+    float s0 = V::sum(a0);
+    for (; k < K; ++k) s0 += W.template load<Scalar>(r0 + k) * x[k];
+    y[m] = s0 + (bias ? bias[m] : 0.0f);
+  }
+}
+
+#if defined(__AVX512BW__)
+// bf16 rows on AVX-512, 32 weights a step: a 64-byte load holds 16 (even, odd) pairs; shifting the
+// even ones up and masking the odd ones gives two fp32 vectors with no lane-crossing widening
+// (the generic path's vpmovzxwd), matched by x split into its even and odd elements by two
+// permutes that the rows share. R rows at a time.
+template <int R>
+void gemv_bf16_rows_avx512(float* y, const uint16_t* W, const float* x, const float* bias,
+                           int64_t K, int64_t m) {
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+  const __m512i high = _mm512_set1_epi32(int(0xffff0000u));
+  __m512 ae[R], ao[R];
+  for (int r = 0; r < R; ++r) ae[r] = ao[r] = _mm512_setzero_ps();
+  int64_t k = 0;
+  for (; k + 32 <= K; k += 32) {
+    const __m512 x0 = _mm512_loadu_ps(x + k), x1 = _mm512_loadu_ps(x + k + 16);
+    const __m512 xe = _mm512_permutex2var_ps(x0, even, x1), xo = _mm512_permutex2var_ps(x0, odd, x1);
+    for (int r = 0; r < R; ++r) {
+      const __m512i v = _mm512_loadu_si512(W + size_t(m + r) * K + k);
+      ae[r] = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v, 16)), xe, ae[r]);
+      ao[r] = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v, high)), xo, ao[r]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    const uint16_t* w = W + size_t(m + r) * K;
+    float s = _mm512_reduce_add_ps(_mm512_add_ps(ae[r], ao[r]));
+    for (int64_t j = k; j < K; ++j) s += bf16_to_f32(w[j]) * x[j];
+    y[m + r] = s + (bias ? bias[m + r] : 0.0f);
+  }
+}
+
+inline void gemv_bf16_avx512(float* y, const uint16_t* W, const float* x, const float* bias,
+                             int64_t K, int64_t m0, int64_t m1) {
+  int64_t m = m0;
+  for (; m + 4 <= m1; m += 4) gemv_bf16_rows_avx512<4>(y, W, x, bias, K, m);
+  for (; m < m1; ++m) gemv_bf16_rows_avx512<1>(y, W, x, bias, K, m);
+}
+#endif
+
+// Integer dot products of one row's blocks [b0, b1) with the quantized activation, each block's
+// sum scaled by s[b - b0] = weight scale * activation scale and added up in fp32. The weights'
+// storage offset (128 for q8, 8 for q4) is left in: the caller takes off offset * sum(x).
+template <class U>
+struct QDot {
+  static float q8(const uint8_t* u, const int8_t* x, const float* s, int64_t b0, int64_t b1) {
+    float acc = 0.0f;
+    for (int64_t b = b0; b < b1; ++b) {
+      int32_t t = 0;
+      for (int j = 0; j < kBlock; ++j) t += int32_t(u[b * kBlock + j]) * x[b * kBlock + j];
+      acc += s[b - b0] * float(t);
+    }
+    return acc;
+  }
+  static float q4(const uint8_t* u, const int8_t* x, const float* s, int64_t b0, int64_t b1) {
+    float acc = 0.0f;
+    for (int64_t b = b0; b < b1; ++b) {
+      const uint8_t* ub = u + b * (kBlock / 2);
+      const int8_t* xb = x + b * kBlock;
+      int32_t t = 0;
+      for (int j = 0; j < kBlock / 2; ++j)
+        t += int32_t(ub[j] & 15) * xb[j] + int32_t(ub[j] >> 4) * xb[j + kBlock / 2];
+      acc += s[b - b0] * float(t);
+    }
+    return acc;
+  }
+};
+
+#if defined(__AVX512BW__)
+// Two blocks (64 values) per step: lanes 0-7 of the int32 sums belong to the first, 8-15 to the
+// second; the scale vector is built to match.
+template <>
+struct QDot<Vec<xsimd::avx512bw>> {
+  static __m512i dot(__m512i u, __m512i x) {  // u unsigned bytes, x signed; no saturation
+#if defined(__AVX512VNNI__)
+    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, x);
+#else
+    // vpmaddubsw saturates at 16 bits, and 2 * 255 * 127 would: take u as (u & 127) + 128 * top bit.
+    const __m512i ones = _mm512_set1_epi16(1);
+    const __m512i lo = _mm512_and_si512(u, _mm512_set1_epi8(0x7f));
+    const __m512i top = _mm512_srli_epi16(_mm512_and_si512(u, _mm512_set1_epi8(char(0x80))), 7);
+    const __m512i p = _mm512_madd_epi16(_mm512_maddubs_epi16(lo, x), ones);
+    const __m512i h = _mm512_madd_epi16(_mm512_maddubs_epi16(top, x), ones);
+    return _mm512_add_epi32(p, _mm512_slli_epi32(h, 7));
+#endif
+  }
+  static __m512 scales(const float* s) {  // [s0 x 8, s1 x 8]
+    return _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(s[0])), _mm256_set1_ps(s[1]), 1);
+  }
+  static float q8(const uint8_t* u, const int8_t* x, const float* s, int64_t b0, int64_t b1) {
+    __m512 acc = _mm512_setzero_ps();
+    int64_t b = b0;
+    for (; b + 2 <= b1; b += 2) {
+      const __m512i p = dot(_mm512_loadu_si512(u + b * kBlock), _mm512_loadu_si512(x + b * kBlock));
+      acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), scales(s + (b - b0)), acc);
+    }
+    float r = _mm512_reduce_add_ps(acc);
+    if (b < b1) r += QDot<Scalar>::q8(u, x, s + (b - b0), b, b1);
+    return r;
+  }
+  static float q4(const uint8_t* u, const int8_t* x, const float* s, int64_t b0, int64_t b1) {
+    __m512 acc = _mm512_setzero_ps();
+    const __m256i low4 = _mm256_set1_epi8(0x0f);
+    int64_t b = b0;
+    for (; b + 2 <= b1; b += 2) {
+      // 32 bytes = two blocks of 16; low nibbles are values 0-15 of a block, high ones 16-31.
+      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(u + b * (kBlock / 2)));
+      const __m256i lo = _mm256_and_si256(v, low4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+      // [lo_b, lo_b+1, hi_b, hi_b+1] (128-bit lanes) -> [lo_b, hi_b, lo_b+1, hi_b+1]
+      const __m512i w = _mm512_shuffle_i64x2(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1),
+                                             _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1),
+                                             _MM_SHUFFLE(3, 1, 2, 0));
+      const __m512i p = dot(w, _mm512_loadu_si512(x + b * kBlock));
+      acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), scales(s + (b - b0)), acc);
+    }
+    float r = _mm512_reduce_add_ps(acc);
+    if (b < b1) r += QDot<Scalar>::q4(u, x, s + (b - b0), b, b1);
+    return r;
+  }
+};
+#endif
+
+#if defined(__AVX2__)
+// One block (32 values) per step.
+template <>
+struct QDot<Vec<xsimd::fma3<xsimd::avx2>>> {
+  static __m256i dot(__m256i u, __m256i x) {  // as the AVX-512 version without VNNI
+    const __m256i ones = _mm256_set1_epi16(1);
+    const __m256i lo = _mm256_and_si256(u, _mm256_set1_epi8(0x7f));
+    const __m256i top = _mm256_srli_epi16(_mm256_and_si256(u, _mm256_set1_epi8(char(0x80))), 7);
+    const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x), ones);
+    const __m256i h = _mm256_madd_epi16(_mm256_maddubs_epi16(top, x), ones);
+    return _mm256_add_epi32(p, _mm256_slli_epi32(h, 7));
+  }
+  static float q8(const uint8_t* u, const int8_t* x, const float* s, int64_t b0, int64_t b1) {
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = b0; b < b1; ++b) {
+      const __m256i p = dot(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(u + b * kBlock)),
+                            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + b * kBlock)));
+      acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(s[b - b0]), acc);
+    }
+    return Vec<xsimd::fma3<xsimd::avx2>>::sum(acc);
+  }
+  static float q4(const uint8_t* u, const int8_t* x, const float* s, int64_t b0, int64_t b1) {
+    __m256 acc = _mm256_setzero_ps();
+    const __m128i low4 = _mm_set1_epi8(0x0f);
+    for (int64_t b = b0; b < b1; ++b) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(u + b * (kBlock / 2)));
+      const __m256i w = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), low4), _mm_and_si128(v, low4));
+      const __m256i ones = _mm256_set1_epi16(1);  // values < 16: vpmaddubsw cannot saturate
+      const __m256i p = _mm256_madd_epi16(
+          _mm256_maddubs_epi16(w, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + b * kBlock))), ones);
+      acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(s[b - b0]), acc);
+    }
+    return Vec<xsimd::fma3<xsimd::avx2>>::sum(acc);
+  }
+};
+#endif
+
+// q8/q4 rows [m0, m1): per row, blocks in segments whose combined scales fit on the stack.
+template <class V>
+void gemv_quantized(float* y, const Matrix& W, const QuantizedX& x, const float* bias, int64_t m0,
+                    int64_t m1) {
+  constexpr int64_t kSeg = 256;
+  const int64_t nb = W.blocks();
+  const bool q8 = W.type == WeightType::q8;
+  const float offset = q8 ? 128.0f : 8.0f;
+  float s[kSeg];
+  for (int64_t m = m0; m < m1; ++m) {
+    const uint8_t* u = W.row<uint8_t>(m);
+    const uint16_t* dw = W.scales + m * nb;
+    float acc = 0.0f, corr = 0.0f;
+    for (int64_t b0 = 0; b0 < nb; b0 += kSeg) {
+      const int64_t b1 = std::min(nb, b0 + kSeg);
+      for (int64_t b = b0; b < b1; ++b) {
+        const float d = f16_to_f32(dw[b]);
+        s[b - b0] = d * x.d[b];
+        corr += d * x.sum[b];
+      }
+      acc += q8 ? QDot<V>::q8(u, x.q, s, b0, b1) : QDot<V>::q4(u, x.q, s, b0, b1);
+    }
+    y[m] = acc - offset * corr + (bias ? bias[m] : 0.0f);
+  }
+}
+
+template <class V>
+void matvec(const Matrix& W, float* y, const float* x, const QuantizedX& xq, const float* bias,
+            int64_t m0, int64_t m1) {
+  switch (W.type) {
+    case WeightType::f32:
+      return gemv_rows<V>(y, F32Rows{static_cast<const float*>(W.data)}, x, bias, W.cols, m0, m1);
+    case WeightType::bf16:
+#if defined(__AVX512BW__)
+      if constexpr (std::is_same_v<V, Vec<xsimd::avx512bw>>)
+        return gemv_bf16_avx512(y, static_cast<const uint16_t*>(W.data), x, bias, W.cols, m0, m1);
+#endif
+      return gemv_rows<V>(y, Bf16Rows{static_cast<const uint16_t*>(W.data)}, x, bias, W.cols, m0, m1);
+    case WeightType::f16:
+      return gemv_rows<V>(y, F16Rows{static_cast<const uint16_t*>(W.data)}, x, bias, W.cols, m0, m1);
+    case WeightType::q8:
+    case WeightType::q4:
+      return gemv_quantized<V>(y, W, xq, bias, m0, m1);
+  }
+}
+
+// Rows [r0, r1) as fp32 into out [r1 - r0, cols]: simple loops the compiler vectorises, and the
+// widening loads for the 16-bit floats.
+template <class V>
+void dequantize_rows(const Matrix& W, int64_t r0, int64_t r1, float* out) {
+  const int64_t K = W.cols, nb = W.blocks();
+  for (int64_t r = r0; r < r1; ++r, out += K) {
+    switch (W.type) {
+      case WeightType::f32:
+        std::copy_n(W.row<float>(r), K, out);
+        break;
+      case WeightType::bf16:
+      case WeightType::f16: {
+        const uint16_t* w = W.row<uint16_t>(r);
+        const bool bf = W.type == WeightType::bf16;
+        int64_t k = 0;
+        if constexpr (V::width > 1)
+          for (; k + V::width <= K; k += V::width)
+            V::store(out + k, bf ? Widen<V>::bf16(w + k) : Widen<V>::f16(w + k));
+        for (; k < K; ++k) out[k] = bf ? bf16_to_f32(w[k]) : f16_to_f32(w[k]);
+        break;
+      }
+      case WeightType::q8:
+      case WeightType::q4: {
+        const uint8_t* u = W.row<uint8_t>(r);
+        const uint16_t* dw = W.scales + r * nb;
+        float blk[kBlock];
+        for (int64_t b = 0; b < nb; ++b) {
+          const float d = f16_to_f32(dw[b]);
+          if (W.type == WeightType::q8) {
+            for (int j = 0; j < kBlock; ++j) blk[j] = float(int(u[b * kBlock + j]) - 128) * d;
+          } else {
+            const uint8_t* ub = u + b * (kBlock / 2);
+            for (int j = 0; j < kBlock / 2; ++j) {
+              blk[j] = float(int(ub[j] & 15) - 8) * d;
+              blk[j + kBlock / 2] = float(int(ub[j] >> 4) - 8) * d;
+            }
+          }
+          const int64_t n = std::min<int64_t>(kBlock, K - b * kBlock);
+          std::copy_n(blk, n, out + b * kBlock);
+        }
+        break;
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace mamba::simd

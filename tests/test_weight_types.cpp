@@ -1,0 +1,242 @@
+// The weight types: conversion at load (core/quantize.h), and every kernel set's typed matvec,
+// tile dequantization and linear() against double-precision references over the values the
+// stored weights stand for. Tolerances follow tests/test_kernels.cpp: a dot product of K terms
+// gets tol = 2 sqrt(K + 1) u sum|terms|. For q8/q4 the kernels add up integer block products
+// scaled per block and subtract the storage offset once per row (offset * scale * sum(q)), so the
+// terms that round are |w| + offset * |scale| per weight: that is the magnitude used.
+#include <gtest/gtest.h>
+
+#include "core/linear.h"
+#include "core/quantize.h"
+#include "simd/half.h"
+#include "simd/kernels.h"
+#include "tests/kernel_check.h"
+
+namespace mamba::test {
+namespace {
+
+using simd::Kernels;
+using simd::Matrix;
+
+constexpr WeightType kTypes[] = {WeightType::f32, WeightType::bf16, WeightType::f16, WeightType::q8,
+                                 WeightType::q4};
+
+// A matrix converted from fp32, owning its memory, with the fp32 values it stands for.
+struct TestMatrix {
+  std::vector<uint8_t> mem;
+  Matrix m;
+  std::vector<float> deq;  // [rows, cols]
+  TestMatrix(WeightType type, const std::vector<float>& src, int64_t rows, int64_t cols) {
+    m = Matrix{type, rows, cols};
+    mem.assign(m.bytes() + 1, 0);  // +1: the data starts one byte in, unaligned
+    m.data = mem.data() + 1;
+    if (m.quantized()) m.scales = reinterpret_cast<const uint16_t*>(mem.data() + 1 + rows * m.row_bytes());
+    if (type != WeightType::q8 && type != WeightType::q4) {
+      // 16-bit and fp32 rows need their natural alignment: start at an even offset past the base.
+      m.data = mem.data();
+    }
+    EXPECT_EQ(detail::convert_matrix(src.data(), m), -1);
+    deq.resize(size_t(rows * cols));
+    for (int64_t r = 0; r < rows; ++r) detail::dequantize_row(m, r, deq.data() + r * cols);
+  }
+  double offset() const { return m.type == WeightType::q8 ? 128 : m.type == WeightType::q4 ? 8 : 0; }
+  double scale(int64_t r, int64_t j) const {
+    return m.quantized() ? std::fabs(simd::f16_to_f32(m.scales[r * m.blocks() + j / simd::kBlock])) : 0;
+  }
+};
+
+// Room for one activation row of K values quantized.
+struct XqBuffer {
+  std::vector<int8_t> q;
+  std::vector<float> d, sum;
+  explicit XqBuffer(int64_t K)
+      : q(static_cast<size_t>(simd::padded_cols(K))), d(q.size() / simd::kBlock), sum(d.size()) {}
+  simd::QuantizedX view() { return {q.data(), d.data(), sum.data()}; }
+};
+
+// x as the q8/q4 products see it: quantized per block, then read back.
+std::vector<float> quantized_x(const std::vector<float>& x, int64_t K) {
+  XqBuffer b(K);
+  detail::quantize_x(x.data(), K, b.view());
+  std::vector<float> xh(static_cast<size_t>(K));
+  for (int64_t j = 0; j < K; ++j) xh[j] = float(b.q[j]) * b.d[j / simd::kBlock];
+  return xh;
+}
+
+class WeightTypesTest : public ::testing::TestWithParam<const Kernels*> {
+ protected:
+  const Kernels& k() const { return *GetParam(); }
+};
+
+TEST_P(WeightTypesTest, Matvec) {
+  Rng rng(31);
+  for (WeightType type : kTypes) {
+    Worst worst{weight_type_name(type), k().name};
+    for (int K : {1, 7, 31, 32, 33, 64, 65, 100, 1541})
+      for (int M : {1, 5, 13})
+        for (bool with_bias : {false, true}) {
+          std::vector<float> W = rng.vec(size_t(M) * K, -1, 1);
+          const std::vector<float> x = rng.vec(size_t(K), -1, 1);
+          const std::vector<float> bias = rng.vec(size_t(M), -1, 1);
+          const TestMatrix tm(type, W, M, K);
+          XqBuffer xb(K);
+          const simd::QuantizedX xq = xb.view();
+          if (tm.m.quantized()) detail::quantize_x(x.data(), K, xq);
+          const std::vector<float> xs = tm.m.quantized() ? quantized_x(x, K) : x;
+          for (auto [m0, m1] : std::vector<std::pair<int, int>>{{0, M}, {1, M}, {M / 2, M}}) {
+            std::vector<float> y(size_t(M) + 2, kSentinel);
+            k().matvec(tm.m, y.data() + 1, x.data(), xq, with_bias ? bias.data() : nullptr, m0, m1);
+            Check c(where("matvec %s K=%d M=%d bias=%d [%d, %d)", weight_type_name(type), K, M,
+                          int(with_bias), m0, m1));
+            for (int m = -1; m <= M; ++m) {
+              if (m < m0 || m >= m1) {
+                c.untouched(y[1 + m], kSentinel, m);
+                continue;
+              }
+              double want = with_bias ? bias[m] : 0.0, mag = std::fabs(want);
+              for (int j = 0; j < K; ++j) {
+                want += double(tm.deq[size_t(m) * K + j]) * xs[j];
+                mag += (std::fabs(tm.deq[size_t(m) * K + j]) + tm.offset() * tm.scale(m, j)) *
+                       std::fabs(xs[j]);
+              }
+              c.close(y[1 + m], want, dot_tol(K, mag), m);
+            }
+            EXPECT_TRUE(c.result());
+            worst.add(c);
+          }
+        }
+  }
+}
+
+// Tiles are exactly the stored values, whatever the set.
+TEST_P(WeightTypesTest, DequantizeRows) {
+  Rng rng(32);
+  for (WeightType type : kTypes)
+    for (int K : {1, 17, 32, 33, 100}) {
+      const int M = 9;
+      const TestMatrix tm(type, rng.vec(size_t(M) * K, -3, 3), M, K);
+      std::vector<float> out(size_t(7) * K + 1, kSentinel);
+      k().dequantize_rows(tm.m, 2, 9, out.data());
+      for (int i = 0; i < 7 * K; ++i)
+        ASSERT_TRUE(same_bits(out[size_t(i)], tm.deq[size_t(2 * K + i)]))
+            << weight_type_name(type) << " K=" << K << " at " << i;
+      ASSERT_TRUE(same_bits(out.back(), kSentinel));
+    }
+}
+
+// linear(): T = 1 is the matvec (quantized activations for q8/q4); T > 1 multiplies fp32 tiles of
+// kTileRows rows (M = 130 spans three, the last partial) with Eigen's GEMM, fp32 activations.
+TEST_P(WeightTypesTest, Linear) {
+  Rng rng(33);
+  for (WeightType type : kTypes) {
+    Worst worst{weight_type_name(type), k().name};
+    for (int T : {1, 2, 37})
+      for (int M : {5, 130})
+        for (int K : {7, 33, 100})
+          for (int threads : {1, 2}) {
+            const TestMatrix tm(type, rng.vec(size_t(M) * K, -1, 1), M, K);
+            const std::vector<float> x = rng.vec(size_t(T) * K, -1, 1), bias = rng.vec(size_t(M), -1, 1);
+            size_t cap_a, cap_b;
+            detail::gemm_scratch_floats({{M, K}}, T, &cap_a, &cap_b);
+            const detail::LinearNeeds need = detail::linear_needs({{M, K}}, type);
+            std::vector<std::vector<float>> bufs;
+            std::vector<detail::GemmScratch> scratch(static_cast<size_t>(threads));
+            std::vector<float*> tiles;
+            for (auto& s : scratch) {
+              bufs.emplace_back(cap_a);
+              s = {bufs.back().data(), nullptr, cap_a, cap_b};
+              bufs.emplace_back(cap_b);
+              s.b = bufs.back().data();
+              bufs.emplace_back(need.tile_floats + 1);
+              tiles.push_back(bufs.back().data());
+            }
+            XqBuffer xb(need.quantized_k);
+            const detail::LinearCtx ctx{&k(), threads, scratch.data(), xb.view(), tiles.data()};
+            std::vector<float> y(size_t(T) * M);
+            detail::linear(ctx, y.data(), M, x.data(), K, tm.m, bias.data(), T);
+            Check c(where("linear %s T=%d M=%d K=%d threads=%d", weight_type_name(type), T, M, K, threads));
+            for (int t = 0; t < T; ++t) {
+              const std::vector<float> row(x.begin() + t * K, x.begin() + (t + 1) * K);
+              const std::vector<float> xs = T == 1 && tm.m.quantized() ? quantized_x(row, K) : row;
+              for (int m = 0; m < M; ++m) {
+                double want = bias[m], mag = std::fabs(want);
+                for (int j = 0; j < K; ++j) {
+                  want += double(tm.deq[size_t(m) * K + j]) * xs[j];
+                  mag += (std::fabs(tm.deq[size_t(m) * K + j]) +
+                          (T == 1 ? tm.offset() * tm.scale(m, j) : 0.0)) * std::fabs(xs[j]);
+                }
+                c.close(y[size_t(t) * M + m], want, dot_tol(K, mag), t, m);
+              }
+            }
+            EXPECT_TRUE(c.result());
+            worst.add(c);
+          }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Isa, WeightTypesTest, ::testing::ValuesIn(simd::available_kernels()),
+                         [](const ::testing::TestParamInfo<const Kernels*>& info) {
+                           return std::string(info.param->name);
+                         });
+
+// --- conversion ---------------------------------------------------------------------------------
+
+// Every finite f16 survives f16 -> f32 -> f16; narrowing rounds to the nearest f16 (ties to even).
+TEST(Conversion, HalfFloats) {
+  for (uint32_t h = 0; h < 65536; ++h) {
+    if ((h & 0x7c00u) == 0x7c00u) continue;  // inf / NaN
+    ASSERT_EQ(simd::f32_to_f16(simd::f16_to_f32(uint16_t(h))), h) << h;
+  }
+  EXPECT_EQ(simd::f16_to_f32(simd::f32_to_f16(1.0f + 0x1p-11f)), 1.0f);          // tie: to even
+  EXPECT_EQ(simd::f16_to_f32(simd::f32_to_f16(1.0f + 3 * 0x1p-11f)), 1.0f + 0x1p-9f);
+  EXPECT_EQ(simd::f32_to_f16(65520.0f), 0x7c00);                                 // rounds to inf
+  EXPECT_EQ(simd::f16_to_f32(simd::f32_to_f16(65519.0f)), 65504.0f);
+  EXPECT_EQ(simd::bf16_to_f32(simd::f32_to_bf16(1.0f + 0x1p-8f)), 1.0f);         // tie: to even
+  EXPECT_EQ(simd::bf16_to_f32(simd::f32_to_bf16(1.0f + 3 * 0x1p-8f)), 1.0f + 0x1p-6f);
+  EXPECT_TRUE(std::isnan(simd::bf16_to_f32(simd::f32_to_bf16(std::nanf("")))));
+}
+
+// q8: |error| <= scale / 2 (scale = amax / 127 rounded to f16); q4: <= |scale| / 2, except the
+// side opposite the block's extreme, where 8 levels up are clipped to 7: <= |scale|.
+TEST(Conversion, BlockQuantizationError) {
+  Rng rng(34);
+  for (WeightType type : {WeightType::q8, WeightType::q4})
+    for (int K : {1, 31, 32, 33, 100}) {
+      const int M = 6;
+      std::vector<float> W = rng.vec(size_t(M) * K, -2, 2);
+      W[0] = 0.0f;                                  // zeros and a whole zero block still work
+      if (K >= 32) std::fill(W.begin() + K, W.begin() + K + 32, 0.0f);
+      const TestMatrix tm(type, W, M, K);
+      for (int m = 0; m < M; ++m)
+        for (int j = 0; j < K; ++j) {
+          const double s = tm.scale(m, j);
+          const double err = std::fabs(double(tm.deq[size_t(m) * K + j]) - W[size_t(m) * K + j]);
+          ASSERT_LE(err, (type == WeightType::q8 ? 0.5 : 1.0) * s * (1 + 1e-6))
+              << weight_type_name(type) << " K=" << K << " [" << m << ", " << j << "]";
+        }
+    }
+}
+
+// Values a type cannot hold are refused (the row is named), never clipped or turned into inf.
+TEST(Conversion, UnrepresentableValuesAreRefused) {
+  std::vector<float> W(64, 0.5f);
+  std::vector<uint8_t> mem(1024);
+  for (WeightType type : {WeightType::f16, WeightType::q8, WeightType::q4}) {
+    for (float bad : {1e7f, std::numeric_limits<float>::infinity(), std::nanf("")}) {
+      if (type == WeightType::f16 && !std::isfinite(bad)) continue;  // f16 holds inf and NaN
+      std::vector<float> w = W;
+      w[40] = bad;  // row 1 of [2, 32]
+      Matrix m{type, 2, 32, mem.data()};
+      if (m.quantized()) m.scales = reinterpret_cast<const uint16_t*>(mem.data() + 512);
+      EXPECT_EQ(detail::convert_matrix(w.data(), m), 1) << weight_type_name(type) << " " << bad;
+    }
+  }
+  // What counts is the block scale: 1e6 fits q8 (scale 1e6 / 127 = 7874 < 65504).
+  std::vector<float> w = W;
+  w[0] = 1e6f;
+  Matrix m{WeightType::q8, 2, 32, mem.data(), reinterpret_cast<const uint16_t*>(mem.data() + 512)};
+  EXPECT_EQ(detail::convert_matrix(w.data(), m), -1);
+}
+
+}  // namespace
+}  // namespace mamba::test
