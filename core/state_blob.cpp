@@ -5,6 +5,8 @@
 #include <cstring>
 #include <string>
 
+#include "mamba/weight_type.h"
+
 namespace mamba::detail {
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
@@ -49,6 +51,10 @@ constexpr Field kFields[] = {
     {"n_groups", &StateShape::n_groups}, {"vocab_size", &StateShape::vocab_size}};
 
 const char* arch_name(uint32_t a) { return a == 1 ? "Mamba-1" : a == 2 ? "Mamba-2" : "unknown"; }
+
+std::string type_name(uint32_t t) {
+  return t >= 1 && t <= 5 ? weight_type_name(WeightType(t - 1)) : "unknown (" + std::to_string(t) + ")";
+}
 
 std::string hex(uint64_t v) {
   char buf[19];
@@ -96,6 +102,7 @@ StateShape state_shape(const Weights& w) {
   s.head_dim = m2 ? uint32_t(c.head_dim) : 0;
   s.n_groups = m2 ? uint32_t(c.n_groups) : 0;
   s.vocab_size = uint32_t(c.vocab_size);
+  s.weight_type = 1 + uint32_t(w.type);
   // Cheap and enough to tell models apart: the fp32 vectors every layer has (norms, D, dt_bias),
   // a few hundred kB even for the largest models, never the big projection matrices.
   const size_t dm = sizeof(float) * size_t(c.d_model);
@@ -120,6 +127,7 @@ void write_state_blob(const StateShape& s, const LayerState* layers, const float
   put_u32(dst + 12, uint32_t(kStateBlobHeader));
   put_u32(dst + 16, s.arch);
   for (size_t i = 0; i < std::size(kFields); ++i) put_u32(dst + 20 + 4 * i, s.*kFields[i].member);
+  put_u32(dst + 60, s.weight_type);
   put_u64(dst + 64, s.fingerprint);
   put_u64(dst + 72, uint64_t(n_past));
   put_u64(dst + 80, s.payload_bytes());
@@ -166,6 +174,9 @@ Status read_state_blob(const uint8_t* b, size_t size, const StateShape& want,
       return blob_error("from another model: " + std::string(kFields[i].name) + " is " +
                         std::to_string(v) + " in the blob, " +
                         std::to_string(want.*kFields[i].member) + " in this model");
+  if (const uint32_t t = get_u32(b + 60); t != want.weight_type)
+    return blob_error("made with " + type_name(t) + " weights; this model holds " +
+                      type_name(want.weight_type) + " weights (load it with the same type)");
   if (const uint64_t f = get_u64(b + 64); f != want.fingerprint)
     return blob_error("from another model of the same shape: weight fingerprint " + hex(f) +
                       ", this model's is " + hex(want.fingerprint));

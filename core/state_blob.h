@@ -10,7 +10,7 @@
 //       16     4  architecture (1 = Mamba-1, 2 = Mamba-2)
 //       20    40  n_layer, d_model, d_inner, d_state, d_conv, conv_dim, n_heads, head_dim,
 //                 n_groups, vocab_size (u32 each; the Mamba-2 fields are 0 for Mamba-1)
-//       60     4  0 (reserved)
+//       60     4  weight type the model holds (1 + WeightType: 1 f32, 2 bf16, 3 f16, 4 q8, 5 q4)
 //       64     8  fingerprint of the weights (a hash of every fp32 norm, D and dt_bias vector)
 //       72     8  n_past (i64, tokens consumed)
 //       80     8  payload bytes
@@ -21,7 +21,9 @@
 //                 logits [vocab_size] after the last token, so the next sample is exactly what it
 //                 would have been.
 // A blob is refused, with a message saying which, if it is short, truncated, of another version,
-// corrupt (checksum), or from a model of another architecture, shape or weights.
+// corrupt (checksum), or from a model of another architecture, shape, weight type or weights (the
+// same checkpoint at another weight type computes other states, so a blob would not continue
+// exactly).
 #pragma once
 
 #include <cstddef>
@@ -40,6 +42,7 @@ constexpr size_t kStateBlobHeader = 96;
 struct StateShape {
   uint32_t arch = 0, n_layer = 0, d_model = 0, d_inner = 0, d_state = 0, d_conv = 0, conv_dim = 0,
            n_heads = 0, head_dim = 0, n_groups = 0, vocab_size = 0;
+  uint32_t weight_type = 0;  // 1 + WeightType
   uint64_t fingerprint = 0;
 
   size_t conv_floats() const { return size_t(d_conv - 1) * conv_dim; }  // per layer
@@ -52,7 +55,8 @@ struct StateShape {
     return arch == o.arch && n_layer == o.n_layer && d_model == o.d_model &&
            d_inner == o.d_inner && d_state == o.d_state && d_conv == o.d_conv &&
            conv_dim == o.conv_dim && n_heads == o.n_heads && head_dim == o.head_dim &&
-           n_groups == o.n_groups && vocab_size == o.vocab_size && fingerprint == o.fingerprint;
+           n_groups == o.n_groups && vocab_size == o.vocab_size &&
+           weight_type == o.weight_type && fingerprint == o.fingerprint;
   }
 };
 

@@ -140,6 +140,24 @@ TEST_P(Blob, EmptyStateRoundTrips) {
   EXPECT_TRUE(bit_equal(continue_greedy(*a, 3), continue_greedy(*b, 3)));
 }
 
+TEST(BlobWeightTypes, RestoreIsExactForEveryWeightType) {
+  for (WeightType type : {WeightType::f32, WeightType::bf16, WeightType::f16, WeightType::q8,
+                          WeightType::q4}) {
+    SCOPED_TRACE(weight_type_name(type));
+    LoadOptions o;
+    o.weights = type;
+    auto m = Model::load(fixture_dir("mamba2-tiny"), o);
+    ASSERT_TRUE(m.ok()) << m.message();
+    auto a = session(*m);
+    const std::vector<int32_t> p = ids((*m)->config().vocab_size, 15, 3);
+    ASSERT_TRUE(a->prefill(p.data(), p.size()).ok());
+    const std::vector<uint8_t> blob = save(*a);
+    auto b = session(*m);
+    ASSERT_TRUE(b->load_state(blob.data(), blob.size()).ok());
+    EXPECT_TRUE(bit_equal(continue_greedy(*b, 5), continue_greedy(*a, 5)));
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Fixtures, Blob,
                          ::testing::Values("mamba1-tiny", "mamba2-tiny", "mamba2-groups2"),
                          [](const auto& info) {
@@ -251,6 +269,13 @@ TEST(BlobRefused, FromAnotherModel) {
   // Same architecture and shape, other weights (bf16-rounded copy of the same model).
   auto bf16 = load("mamba1-tiny-bf16");
   expect_refused(bf16, state_after_prompt(m1), "another model of the same shape: weight fingerprint");
+  // The same checkpoint held at another weight type.
+  LoadOptions q8;
+  q8.weights = WeightType::q8;
+  auto m1_q8 = Model::load(fixture_dir("mamba1-tiny"), q8);
+  ASSERT_TRUE(m1_q8.ok()) << m1_q8.message();
+  expect_refused(*m1_q8, state_after_prompt(m1),
+                 "made with f32 weights; this model holds q8 weights");
   // Same architecture, another shape (2 groups: conv_dim differs).
   expect_refused(load("mamba2-groups2"), state_after_prompt(m2), "from another model: ");
   // A sealed blob whose shape field was edited is refused by shape, not read past its end.
