@@ -129,7 +129,7 @@ TEST_P(Slots, BatchOfOneIsStepAndForkContinuesExactly) {
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, Slots,
                          ::testing::Values(Case{"mamba1-tiny", 1}, Case{"mamba1-tiny", 2},
-                                           Case{"mamba2-tiny", 1}, Case{"mamba2-tiny", 2},
+                                           Case{"mamba2-tiny", 1},
                                            Case{"mamba2-groups2", 1},
                                            Case{"generated/mamba1-bias-k3", 1}, Case{"generated/mamba2-mlp", 1},
                                            Case{"generated/mamba2-groups4-clamp", 2}),
