@@ -49,6 +49,7 @@ class Binder {
     if (in_place(t)) return reinterpret_cast<const float*>(t.data);
     float* dst = reinterpret_cast<float*>(alloc(size_t(t.numel()) * sizeof(float)));
     detail::to_f32(t, dst);
+    ck_.release(t);
     return dst;
   }
 
@@ -84,6 +85,7 @@ class Binder {
              " beyond what ", weight_type_name(m.type),
              " can represent (f16's largest is 65504); load it as f32 or bf16");
     }
+    ck_.release(t);
     return m;
   }
 

@@ -181,6 +181,7 @@ Checkpoint::Checkpoint(const std::string& dir) {
 }
 
 Checkpoint::Checkpoint(const std::vector<SafetensorsBytes>& files) {
+  mapped_ = false;
   if (files.empty()) fail("Model::load_from_memory: no safetensors bytes given");
   for (const SafetensorsBytes& f : files) {
     files_.push_back(std::make_unique<SafetensorsFile>(f.data, f.size, f.name));

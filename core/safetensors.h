@@ -62,12 +62,19 @@ class Checkpoint {
   explicit Checkpoint(const std::vector<SafetensorsBytes>& files);
   const TensorView* find(const std::string& name) const;  // null if absent
   const std::string& where() const { return where_; }  // file name(s) for error messages
+  // The tensor was copied out and will not be read again: let its file pages go.
+  // Only pages of files this checkpoint mapped: a caller's bytes in memory are never touched (on
+  // anonymous memory MADV_DONTNEED would zero them).
+  void release(const TensorView& t) const {
+    if (mapped_) platform::drop_pages(t.data, t.bytes);
+  }
 
  private:
   void index_tensors();  // fills index_ from files_, rejecting a tensor found twice
   std::vector<std::unique_ptr<SafetensorsFile>> files_;
   std::map<std::string, const TensorView*> index_;
   std::string where_;
+  bool mapped_ = true;  // false: the caller's bytes (load_from_memory)
 };
 
 // Widens any float tensor to fp32 (dst holds numel() floats). Throws LoadError for other dtypes.

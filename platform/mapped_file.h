@@ -29,6 +29,11 @@ class MappedFile {
   size_t size_ = 0;
 };
 
+// Gives back the resident pages that lie wholly inside [p, p + n) of a read-only file mapping:
+// a tensor that was converted into owned memory is never read from the file again, so its pages
+// need not count towards the process's memory while the rest of the checkpoint loads.
+void drop_pages(const void* p, size_t n);
+
 // The whole file as a string (small text files: config.json, index.json). Throws LoadError.
 std::string read_text_file(const std::string& path);
 bool is_directory(const std::string& path);

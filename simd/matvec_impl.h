@@ -9,7 +9,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <type_traits>
 
 #if defined(__SSE2__)
 #include <immintrin.h>
@@ -133,45 +132,6 @@ void gemv_rows(float* y, const Rows& W, const float* x, const float* bias, int64
     y[m] = s0 + (bias ? bias[m] : 0.0f);
   }
 }
-
-#if defined(__AVX512BW__)
-// bf16 rows on AVX-512, 32 weights a step: a 64-byte load holds 16 (even, odd) pairs; shifting the
-// even ones up and masking the odd ones gives two fp32 vectors with no lane-crossing widening
-// (the generic path's vpmovzxwd), matched by x split into its even and odd elements by two
-// permutes that the rows share. R rows at a time.
-template <int R>
-void gemv_bf16_rows_avx512(float* y, const uint16_t* W, const float* x, const float* bias,
-                           int64_t K, int64_t m) {
-  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
-  const __m512i high = _mm512_set1_epi32(int(0xffff0000u));
-  __m512 ae[R], ao[R];
-  for (int r = 0; r < R; ++r) ae[r] = ao[r] = _mm512_setzero_ps();
-  int64_t k = 0;
-  for (; k + 32 <= K; k += 32) {
-    const __m512 x0 = _mm512_loadu_ps(x + k), x1 = _mm512_loadu_ps(x + k + 16);
-    const __m512 xe = _mm512_permutex2var_ps(x0, even, x1), xo = _mm512_permutex2var_ps(x0, odd, x1);
-    for (int r = 0; r < R; ++r) {
-      const __m512i v = _mm512_loadu_si512(W + size_t(m + r) * K + k);
-      ae[r] = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v, 16)), xe, ae[r]);
-      ao[r] = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v, high)), xo, ao[r]);
-    }
-  }
-  for (int r = 0; r < R; ++r) {
-    const uint16_t* w = W + size_t(m + r) * K;
-    float s = _mm512_reduce_add_ps(_mm512_add_ps(ae[r], ao[r]));
-    for (int64_t j = k; j < K; ++j) s += bf16_to_f32(w[j]) * x[j];
-    y[m + r] = s + (bias ? bias[m + r] : 0.0f);
-  }
-}
-
-inline void gemv_bf16_avx512(float* y, const uint16_t* W, const float* x, const float* bias,
-                             int64_t K, int64_t m0, int64_t m1) {
-  int64_t m = m0;
-  for (; m + 4 <= m1; m += 4) gemv_bf16_rows_avx512<4>(y, W, x, bias, K, m);
-  for (; m < m1; ++m) gemv_bf16_rows_avx512<1>(y, W, x, bias, K, m);
-}
-#endif
 
 // Integer dot products of one row's blocks [b0, b1) with the quantized activation, each block's
 // sum scaled by s[b - b0] = weight scale * activation scale and added up in fp32. The weights'
@@ -307,7 +267,17 @@ void gemv_quantized(float* y, const Matrix& W, const QuantizedX& x, const float*
     float acc = 0.0f, corr = 0.0f;
     for (int64_t b0 = 0; b0 < nb; b0 += kSeg) {
       const int64_t b1 = std::min(nb, b0 + kSeg);
-      for (int64_t b = b0; b < b1; ++b) {
+      // Combined scales of the segment's blocks, and the offset term, vectorised over blocks.
+      typename V::type cv = V::set(0.0f);
+      int64_t b = b0;
+      if constexpr (V::width > 1)
+        for (; b + V::width <= b1; b += V::width) {
+          const typename V::type d = Widen<V>::f16(dw + b);
+          V::store(s + (b - b0), d * V::load(x.d + b));
+          cv = V::fma(d, V::load(x.sum + b), cv);
+        }
+      corr += V::sum(cv);
+      for (; b < b1; ++b) {
         const float d = f16_to_f32(dw[b]);
         s[b - b0] = d * x.d[b];
         corr += d * x.sum[b];
@@ -325,10 +295,6 @@ void matvec(const Matrix& W, float* y, const float* x, const QuantizedX& xq, con
     case WeightType::f32:
       return gemv_rows<V>(y, F32Rows{static_cast<const float*>(W.data)}, x, bias, W.cols, m0, m1);
     case WeightType::bf16:
-#if defined(__AVX512BW__)
-      if constexpr (std::is_same_v<V, Vec<xsimd::avx512bw>>)
-        return gemv_bf16_avx512(y, static_cast<const uint16_t*>(W.data), x, bias, W.cols, m0, m1);
-#endif
       return gemv_rows<V>(y, Bf16Rows{static_cast<const uint16_t*>(W.data)}, x, bias, W.cols, m0, m1);
     case WeightType::f16:
       return gemv_rows<V>(y, F16Rows{static_cast<const uint16_t*>(W.data)}, x, bias, W.cols, m0, m1);

@@ -111,6 +111,26 @@ TEST(LoadFromMemory, F32TensorsAreUsedInPlace) {
   EXPECT_NE(run_model(*m), before);
 }
 
+TEST(LoadFromMemory, ConvertingWeightTypesLeavesTheCallersBytesAlone) {
+  // Every tensor is converted (and the file path gives back each file's pages afterwards): the
+  // caller's bytes must come through unchanged, and the model must not need them any more.
+  for (WeightType type : {WeightType::bf16, WeightType::q8, WeightType::q4}) {
+    SCOPED_TRACE(weight_type_name(type));
+    LoadOptions o;
+    o.weights = type;
+    InMemory mem = read_checkpoint(fixture_dir("mamba1-tiny-bf16"), {"model.safetensors"});
+    const std::string copy = mem.shards[0];
+    auto m = Model::load_from_memory(mem.config, mem.regions(), o);
+    ASSERT_TRUE(m.ok()) << m.message();
+    EXPECT_TRUE(mem.shards[0] == copy) << "the caller's safetensors bytes were changed";
+    auto from_file = Model::load(fixture_dir("mamba1-tiny-bf16"), o);
+    ASSERT_TRUE(from_file.ok()) << from_file.message();
+    const std::vector<float> want = run_model(*from_file);
+    mem.shards[0].assign(mem.shards[0].size(), '\0');  // freed or reused by the caller
+    EXPECT_EQ(run_model(*m), want);
+  }
+}
+
 TEST(LoadFromMemory, BadInputIsRefusedNamingTheRegion) {
   const InMemory mem = read_checkpoint(fixture_dir("mamba1-tiny"), {"model.safetensors"});
   const std::string& st = mem.shards[0];
