@@ -3,6 +3,8 @@
 // separate single-sequence sessions; slots not in a batch are untouched; bad slot input refused.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <string>
 #include <vector>

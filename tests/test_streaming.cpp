@@ -3,6 +3,7 @@
 // step; and mamba-generate -n -1 streams until SIGINT, then ends cleanly with its timings.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <string>
