@@ -11,8 +11,9 @@ constexpr int64_t kLaneGrain = 16;  // channels per thread slice: whole 64-byte 
 }
 
 void mamba1_mixer(const Config& c, const Mamba1Layer& L, const LinearCtx& ctx,
-                  const Mamba1Scratch& s, const LayerState& state, const float* xn, float* out,
-                  int64_t T, const Tap& tap) {
+                  const Mamba1Scratch& s, const Sequences& seq, const float* xn, float* out,
+                  const Tap& tap) {
+  const int64_t T = seq.T;
   const int64_t dm = c.d_model, d = c.d_inner, N = c.d_state, K = c.d_conv, R = c.dt_rank;
   const int64_t ldbc = R + 2 * N;
   const simd::Kernels& k = *ctx.k;
@@ -22,7 +23,11 @@ void mamba1_mixer(const Config& c, const Mamba1Layer& L, const LinearCtx& ctx,
   tap("in_proj_out", s.xz, T, 2 * d, 2 * d);
 
   // 2. Causal depthwise conv over [previous K-1 inputs, this chunk's x], then SiLU.
-  causal_conv_silu(ctx, state.conv, s.xpad, s.xz, 2 * d, L.conv_w, L.conv_b, T, K, d, s.u);
+  for (int64_t q = 0; q < seq.n; ++q) {
+    const int64_t r = seq.row0(q);
+    causal_conv_silu(ctx, seq.state[q].conv, s.xpad, s.xz + r * 2 * d, 2 * d, L.conv_w, L.conv_b,
+                     seq.rows(), K, d, s.u + r * d);
+  }
   tap("conv_out", s.u, T, d, d);
 
   // 3. x_proj -> (dt_low [R], B [N], C [N]);  4. dt = softplus(dt_proj(dt_low) + bias).
@@ -31,11 +36,16 @@ void mamba1_mixer(const Config& c, const Mamba1Layer& L, const LinearCtx& ctx,
   linear(ctx, s.dt, d, s.dbc, ldbc, L.dt_proj, nullptr, T);
 
   // 5. Selective scan with the D skip, channel slices in parallel.
-  simd::ScanArgs a{state.ssm, s.y, s.u, s.dt, L.A, s.dbc + R, s.dbc + R + N, L.D,
-                   int(T), int(d), int(N), int(d), int(d), int(d), int(ldbc)};
   platform::parallel_for(ctx.n_threads, d, kLaneGrain, [&](int, int64_t c0, int64_t c1) {
     k.softplus_bias(s.dt, int(d), L.dt_bias, int(T), int(c0), int(c1));
-    k.selective_scan(a, int(c0), int(c1));
+    for (int64_t q = 0; q < seq.n; ++q) {
+      const int64_t r = seq.row0(q);
+      const float* dbc = s.dbc + r * ldbc;
+      const simd::ScanArgs a{seq.state[q].ssm, s.y + r * d, s.u + r * d, s.dt + r * d, L.A,
+                             dbc + R, dbc + R + N, L.D, int(seq.rows()), int(d), int(N), int(d),
+                             int(d), int(d), int(ldbc)};
+      k.selective_scan(a, int(c0), int(c1));
+    }
     if (!tap) k.mul_silu(s.y, int(d), s.xz + d, int(2 * d), int(T), int(c0), int(c1));
   });
   if (tap) {  // report y before the gate, then gate

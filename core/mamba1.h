@@ -25,9 +25,20 @@ struct LayerState {
   float* ssm;   // Mamba-1 [d_state, d_inner]; Mamba-2 [n_heads, head_dim, d_state]
 };
 
-// out[T, d_model] = mixer(xn[T, d_model]), advancing `state` by T tokens.
+// The sequences one mixer call advances: a single one owning all T rows (prefill, one decode
+// step), or T of one row each (a decode step batched across a session's slots; only real tokens,
+// never padding). Sequence q owns rows [row0(q), row0(q) + rows()).
+struct Sequences {
+  const LayerState* state;  // [n] this layer's state of each sequence
+  int64_t n;                // 1, or T
+  int64_t T;
+  int64_t row0(int64_t q) const { return n == 1 ? 0 : q; }
+  int64_t rows() const { return n == 1 ? T : 1; }
+};
+
+// out[T, d_model] = mixer(xn[T, d_model]), advancing each sequence's state by its rows.
 void mamba1_mixer(const Config& c, const Mamba1Layer& L, const LinearCtx& ctx,
-                  const Mamba1Scratch& s, const LayerState& state, const float* xn, float* out,
-                  int64_t T, const Tap& tap);
+                  const Mamba1Scratch& s, const Sequences& seq, const float* xn, float* out,
+                  const Tap& tap);
 
 }  // namespace mamba::detail

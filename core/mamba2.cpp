@@ -94,8 +94,9 @@ void ssd_chunked(const Config& c, const Mamba2Layer& Lw, const LinearCtx& ctx,
 }  // namespace
 
 void mamba2_mixer(const Config& c, const Mamba2Layer& L, const LinearCtx& ctx,
-                  const Mamba2Scratch& s, const LayerState& state, const float* xn, float* out,
-                  int64_t T, const Tap& tap) {
+                  const Mamba2Scratch& s, const Sequences& seq, const float* xn, float* out,
+                  const Tap& tap) {
+  const int64_t T = seq.T;
   const int64_t dm = c.d_model, d = c.d_inner, N = c.d_state, K = c.d_conv, H = c.n_heads,
                 P = c.head_dim, G = c.n_groups, C = c.conv_dim(), d_mlp = L.d_mlp;
   const int64_t W = 2 * d_mlp + d + C + H, ldy = d_mlp + d;
@@ -107,8 +108,11 @@ void mamba2_mixer(const Config& c, const Mamba2Layer& L, const LinearCtx& ctx,
   const float* z = s.zx + 2 * d_mlp;
 
   // 2. Causal conv + SiLU over xBC -> x, B, C.
-  causal_conv_silu(ctx, state.conv, s.xpad, s.zx + 2 * d_mlp + d, W, L.conv_w, L.conv_b, T, K,
-                   C, s.u);
+  for (int64_t q = 0; q < seq.n; ++q) {
+    const int64_t r = seq.row0(q);
+    causal_conv_silu(ctx, seq.state[q].conv, s.xpad, s.zx + r * W + 2 * d_mlp + d, W, L.conv_w,
+                     L.conv_b, seq.rows(), K, C, s.u + r * C);
+  }
   tap("conv_out", s.u, T, C, C);
 
   // 3. dt = clamp(softplus(dt + dt_bias), time_step_limit), in prefill and decode alike.
@@ -120,15 +124,18 @@ void mamba2_mixer(const Config& c, const Mamba2Layer& L, const LinearCtx& ctx,
 
   // 4. SSM: y = SSD(x, dt, A, B, C) + D x into the last d columns of the out_proj input.
   float* y = s.y + d_mlp;
-  if (T == 1) {
-    const simd::SsdArgs a{state.ssm, y, s.u, s.dt, L.A, s.u + d, s.u + d + G * N, L.D,
-                          int(T), int(H), int(P), int(N), int(G),
-                          int(ldy), int(C), int(H), int(C)};
+  if (seq.rows() == 1) {  // the recurrence, one token per sequence
     platform::parallel_for(ctx.n_threads, H, 1, [&](int, int64_t h0, int64_t h1) {
-      k.ssd_step(a, int(h0), int(h1));
+      for (int64_t q = 0; q < seq.n; ++q) {
+        const float* u = s.u + q * C;
+        const simd::SsdArgs a{seq.state[q].ssm, y + q * ldy, u, s.dt + q * H, L.A, u + d,
+                              u + d + G * N, L.D, 1, int(H), int(P), int(N), int(G),
+                              int(ldy), int(C), int(H), int(C)};
+        k.ssd_step(a, int(h0), int(h1));
+      }
     });
   } else {
-    ssd_chunked(c, L, ctx, s, state.ssm, y, ldy, T);
+    ssd_chunked(c, L, ctx, s, seq.state[0].ssm, y, ldy, T);
   }
   tap("scan_out", y, T, d, ldy);
 

@@ -32,9 +32,9 @@ struct Mamba2Scratch {
 // The packing-buffer shapes the SSD's products need, for the session's plan.
 void mamba2_gemm_shapes(const Config& c, int L, std::vector<GemmShape>* shapes);
 
-// out[T, d_model] = mixer(xn[T, d_model]), advancing `state` by T tokens.
+// out[T, d_model] = mixer(xn[T, d_model]), advancing each sequence's state by its rows.
 void mamba2_mixer(const Config& c, const Mamba2Layer& L, const LinearCtx& ctx,
-                  const Mamba2Scratch& s, const LayerState& state, const float* xn, float* out,
-                  int64_t T, const Tap& tap);
+                  const Mamba2Scratch& s, const Sequences& seq, const float* xn, float* out,
+                  const Tap& tap);
 
 }  // namespace mamba::detail

@@ -205,28 +205,53 @@ const Config& Model::config() const { return weights_->config; }
 WeightType Model::weight_type() const { return weights_->type; }
 size_t Model::weight_bytes() const { return weights_->bytes_per_token; }
 
-Result<std::shared_ptr<const Model>> Model::load(const std::string& dir,
-                                                 const LoadOptions& options) {
+Result<std::shared_ptr<const Model>> Model::load_with(
+    const std::string& where, const std::function<Status(detail::Weights&)>& open) {
   try {
-    if (!platform::is_directory(dir))
-      fail(dir, platform::is_file(dir) ? ": is a file, not a model directory"
-                                       : ": model directory does not exist");
-    Result<Config> config = Config::load(dir + "/config.json");
-    if (!config.ok()) return config.status();
     std::shared_ptr<Model> model(new Model());
     detail::Weights& w = *model->weights_;
-    w.config = config.value();
-    w.type = options.weights;
-    w.checkpoint = std::make_unique<Checkpoint>(dir);
+    if (Status st = open(w); !st.ok()) return st;
     bind(w);
     return std::shared_ptr<const Model>(std::move(model));
   } catch (const platform::LoadError& e) {
     return Status::error(e.what());
   } catch (const std::bad_alloc&) {
-    return Status::error(dir + ": out of memory while loading the weights");
+    return Status::error(where + ": out of memory while loading the weights");
   } catch (const std::exception& e) {  // nothing else is expected; still, never let it escape
-    return Status::error(dir + ": " + e.what());
+    return Status::error(where + ": " + e.what());
   }
+}
+
+Result<std::shared_ptr<const Model>> Model::load(const std::string& dir,
+                                                 const LoadOptions& options) {
+  return load_with(dir, [&](detail::Weights& w) -> Status {
+    if (!platform::is_directory(dir))
+      fail(dir, platform::is_file(dir) ? ": is a file, not a model directory"
+                                       : ": model directory does not exist");
+    Result<Config> config = Config::load(dir + "/config.json");
+    if (!config.ok()) return config.status();
+    w.config = config.value();
+    w.type = options.weights;
+    w.checkpoint = std::make_unique<Checkpoint>(dir);
+    return Status();
+  });
+}
+
+Result<std::shared_ptr<const Model>> Model::load_from_memory(
+    std::string_view config_json, const std::vector<SafetensorsRegion>& safetensors,
+    const LoadOptions& options) {
+  return load_with("Model::load_from_memory", [&](detail::Weights& w) -> Status {
+    Result<Config> config = Config::parse(std::string(config_json), "config.json (in memory)");
+    if (!config.ok()) return config.status();
+    w.config = config.value();
+    w.type = options.weights;
+    std::vector<detail::SafetensorsBytes> files;
+    for (size_t i = 0; i < safetensors.size(); ++i)
+      files.push_back({static_cast<const uint8_t*>(safetensors[i].data), safetensors[i].size,
+                       "safetensors region " + std::to_string(i)});
+    w.checkpoint = std::make_unique<Checkpoint>(files);
+    return Status();
+  });
 }
 
 }  // namespace mamba

@@ -75,18 +75,29 @@ std::string TensorView::shape_str() const {
   return os.str();
 }
 
-SafetensorsFile::SafetensorsFile(const std::string& path) : file_(path) {
-  const size_t size = file_.size();
+SafetensorsFile::SafetensorsFile(const std::string& path)
+    : file_(std::make_unique<platform::MappedFile>(path)), path_(path) {
+  parse(file_->data(), file_->size());
+}
+
+SafetensorsFile::SafetensorsFile(const uint8_t* data, size_t size, std::string name)
+    : path_(std::move(name)) {
+  if (!data && size > 0) fail(path_, ": null data pointer for ", size, " bytes");
+  parse(data, size);
+}
+
+void SafetensorsFile::parse(const uint8_t* bytes, size_t size) {
+  const std::string& path = path_;
   if (size < 8) fail(path, ": file is ", size, " bytes, too short for the 8-byte header length");
-  const uint64_t n = read_u64_le(file_.data());
+  const uint64_t n = read_u64_le(bytes);
   if (n > kMaxHeader) fail(path, ": header length ", n, " exceeds the limit of ", kMaxHeader, " bytes");
-  if (!file_.contains(8, n))
+  if (n > size - 8)
     fail(path, ": header length ", n, " runs past the end of the file (", size, " bytes)");
-  const std::string text(reinterpret_cast<const char*>(file_.data() + 8), size_t(n));
+  const std::string text(reinterpret_cast<const char*>(bytes + 8), size_t(n));
   const Json header = parse_python_json(text, path + " (header)");
   if (!header.is_object()) fail(path, ": header is not a JSON object");
 
-  const uint8_t* data = file_.data() + 8 + n;
+  const uint8_t* data = bytes + 8 + n;
   const uint64_t data_size = size - 8 - n;
   std::vector<std::tuple<uint64_t, uint64_t, std::string>> ranges;  // non-empty [begin, end), tensor
   for (const auto& [name, entry] : header.items()) {
@@ -96,7 +107,7 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(path) {
     if (!entry.contains("dtype") || !entry["dtype"].is_string()) fail(where, ": missing dtype");
     TensorView t;
     t.name = name;
-    t.file = &file_.path();
+    t.file = &path_;
     const std::string dt = entry["dtype"].get<std::string>();
     if (!parse_dtype(dt, &t.dtype)) fail(where, ": unknown dtype '", dt, "'");
     if (!entry.contains("shape") || !entry["shape"].is_array()) fail(where, ": missing shape");
@@ -166,6 +177,20 @@ Checkpoint::Checkpoint(const std::string& dir) {
   } else {
     fail(dir, ": no model.safetensors or model.safetensors.index.json");
   }
+  index_tensors();
+}
+
+Checkpoint::Checkpoint(const std::vector<SafetensorsBytes>& files) {
+  mapped_ = false;
+  if (files.empty()) fail("Model::load_from_memory: no safetensors bytes given");
+  for (const SafetensorsBytes& f : files) {
+    files_.push_back(std::make_unique<SafetensorsFile>(f.data, f.size, f.name));
+    where_ += (where_.empty() ? "" : ", ") + f.name;
+  }
+  index_tensors();
+}
+
+void Checkpoint::index_tensors() {
   for (const auto& f : files_)
     for (const auto& [name, t] : f->tensors()) {
       if (index_.count(name))

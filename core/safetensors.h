@@ -30,16 +30,27 @@ struct TensorView {
   std::string shape_str() const;  // "[2, 3]"
 };
 
-// One mapped, validated .safetensors file. Throws LoadError naming the file and tensor.
+// One validated .safetensors file: mapped from disk, or bytes in memory that the caller keeps
+// alive (tensors point into them). Throws LoadError naming the file (or `name`) and tensor.
 class SafetensorsFile {
  public:
   explicit SafetensorsFile(const std::string& path);
+  SafetensorsFile(const uint8_t* data, size_t size, std::string name);
   const std::map<std::string, TensorView>& tensors() const { return tensors_; }
-  const std::string& path() const { return file_.path(); }
+  const std::string& path() const { return path_; }
 
  private:
-  platform::MappedFile file_;
+  void parse(const uint8_t* data, size_t size);
+  std::unique_ptr<platform::MappedFile> file_;  // null for bytes in memory
+  std::string path_;
   std::map<std::string, TensorView> tensors_;
+};
+
+// The bytes of one safetensors file held in memory by the caller.
+struct SafetensorsBytes {
+  const uint8_t* data;
+  size_t size;
+  std::string name;  // for error messages
 };
 
 // The tensors of a checkpoint directory: model.safetensors, or the shards that
@@ -47,15 +58,23 @@ class SafetensorsFile {
 class Checkpoint {
  public:
   explicit Checkpoint(const std::string& dir);  // throws LoadError
+  // The tensors of safetensors files in memory (a single file or every shard; no index needed).
+  explicit Checkpoint(const std::vector<SafetensorsBytes>& files);
   const TensorView* find(const std::string& name) const;  // null if absent
   const std::string& where() const { return where_; }  // file name(s) for error messages
   // The tensor was copied out and will not be read again: let its file pages go.
-  void release(const TensorView& t) const { platform::drop_pages(t.data, t.bytes); }
+  // Only pages of files this checkpoint mapped: a caller's bytes in memory are never touched (on
+  // anonymous memory MADV_DONTNEED would zero them).
+  void release(const TensorView& t) const {
+    if (mapped_) platform::drop_pages(t.data, t.bytes);
+  }
 
  private:
+  void index_tensors();  // fills index_ from files_, rejecting a tensor found twice
   std::vector<std::unique_ptr<SafetensorsFile>> files_;
   std::map<std::string, const TensorView*> index_;
   std::string where_;
+  bool mapped_ = true;  // false: the caller's bytes (load_from_memory)
 };
 
 // Widens any float tensor to fp32 (dst holds numel() floats). Throws LoadError for other dtypes.

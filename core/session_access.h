@@ -10,12 +10,13 @@
 namespace mamba::detail {
 
 struct SessionAccess {
-  // The same layouts as Session::conv_state / ssm_state / logits, writable.
-  static float* conv_state(Session& s, int layer);  // [d_conv - 1, conv_dim]
-  static float* ssm_state(Session& s, int layer);   // [d_state, d_inner] or [n_heads, head_dim, d_state]
-  static float* logits(Session& s);                  // [vocab]
-  // Records that n more tokens were consumed.
-  static void advance(Session& s, int64_t n) { s.n_past_ += n; }
+  // The same layouts as Session::conv_state / ssm_state / logits(slot), writable. The slot and
+  // layer must be valid (check with the const accessors, which return null otherwise).
+  static float* conv_state(Session& s, int layer, int slot);  // [d_conv - 1, conv_dim]
+  static float* ssm_state(Session& s, int layer, int slot);   // [d_state, d_inner] or [H, P, N]
+  static float* logits(Session& s, int slot);                  // [vocab]
+  // Records that n more tokens went into the slot.
+  static void advance(Session& s, int slot, int64_t n);
 };
 
 }  // namespace mamba::detail

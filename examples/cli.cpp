@@ -85,12 +85,22 @@ Result<std::string> read_input(const std::string& path) {
   return data;
 }
 
+Status write_file(const std::string& path, const void* data, size_t n) {
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (!f) return Status::error(path + ": cannot create: " + std::strerror(errno));
+  const bool wrote = std::fwrite(data, 1, n, f) == n;
+  if (std::fclose(f) != 0 || !wrote) return Status::error(path + ": write error");
+  return {};
+}
+
 Result<Prompt> load_prompt(const PromptOptions& o, const std::string& model_dir) {
   const size_t given = o.ids_opt->count() + o.text_opt->count() + o.file_opt->count();
-  if (given == 0) return Status::error("no prompt: give --ids, -p/--prompt or -f/--file");
+  if (given == 0 && !o.continues)
+    return Status::error("no prompt: give --ids, -p/--prompt or -f/--file");
   if (given > 1) return Status::error("give only one of --ids, -p/--prompt and -f/--file");
   Prompt p;
   const bool explicit_tokenizer = o.tokenizer_opt->count() > 0;
+  if (given == 0 && !explicit_tokenizer) return p;  // ids out, no tokenizer needed
   if (o.ids_opt->count()) {
     auto ids = parse_ids(o.ids);
     if (!ids.ok()) return ids.status();
@@ -102,7 +112,7 @@ Result<Prompt> load_prompt(const PromptOptions& o, const std::string& model_dir)
     return Status::error(tok.message() + (explicit_tokenizer ? std::string()
                                                              : "; give --tokenizer PATH, or the prompt as --ids"));
   p.tokenizer = tok.value();
-  if (o.ids_opt->count()) return p;
+  if (o.ids_opt->count() || given == 0) return p;
 
   std::string text = o.text;
   const char* what = "-p";
@@ -118,7 +128,7 @@ Result<Prompt> load_prompt(const PromptOptions& o, const std::string& model_dir)
   auto ids = p.tokenizer->encode(text);
   if (!ids.ok()) return ids.status();
   const SpecialTokens& sp = p.tokenizer->special();
-  if (sp.add_bos && sp.bos >= 0) p.ids.push_back(sp.bos);
+  if (sp.add_bos && sp.bos >= 0 && !o.continues) p.ids.push_back(sp.bos);
   p.ids.insert(p.ids.end(), ids->begin(), ids->end());
   if (p.ids.empty()) return Status::error(std::string(what) + ": the prompt is empty (no tokens)");
   return p;

@@ -33,6 +33,8 @@ Result<Loaded> load(const ModelOptions& o);
 // found in --tokenizer PATH or else in the model directory.
 struct PromptOptions {
   std::string ids, text, file, tokenizer;
+  // The prompt continues a restored state: it may be absent, and no BOS is put first.
+  bool continues = false;
   CLI::Option* ids_opt = nullptr;
   CLI::Option* text_opt = nullptr;
   CLI::Option* file_opt = nullptr;
@@ -46,7 +48,8 @@ struct Prompt {
   std::shared_ptr<const Tokenizer> tokenizer;
   std::string warning;  // e.g. invalid UTF-8 replaced; empty if none
 };
-// Text prompts get the tokenizer's BOS first when it asks for one (SentencePiece models).
+// Text prompts get the tokenizer's BOS first when it asks for one (SentencePiece models), unless
+// they continue a restored state.
 Result<Prompt> load_prompt(const PromptOptions& o, const std::string& model_dir);
 
 // A text prompt whose ids do not fit the model means a tokenizer of another model: say so.
@@ -54,6 +57,8 @@ Status check_prompt_fits(const Prompt& p, const Model& model);
 
 // Reads a whole file (or stdin for "-") as bytes.
 Result<std::string> read_input(const std::string& path);
+// Writes bytes to a file, replacing it.
+Status write_file(const std::string& path, const void* data, size_t n);
 
 // Prints "<program>: error: <message>" to stderr and returns the exit code 1.
 int error(const char* program, const std::string& message);

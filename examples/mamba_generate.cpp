@@ -1,15 +1,24 @@
 // mamba-generate: continues a prompt. A text prompt (-p / -f, encoded by the model directory's
 // tokenizer or --tokenizer) streams the continuation as text, token by token, through TextStream
 // (so no partial UTF-8 character is ever printed); --ids prints the new ids instead (or text, if
-// --tokenizer is given).
+// --tokenizer is given). -n -1 generates until the end-of-sequence token (never, with --ignore-eos)
+// or Ctrl-C: SIGINT ends generation cleanly, flushing the text and printing the timings.
+// --save-state F writes the recurrent state after the run (the prompt and every generated token
+// fed in); --load-state F starts from one, the prompt (optional then) continuing it: a prompt cache.
 #include <sys/resource.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <string>
 #include <vector>
 
 #include "examples/cli.h"
+
+namespace {
+volatile std::sig_atomic_t g_interrupted = 0;
+extern "C" void on_sigint(int) { g_interrupted = 1; }
+}  // namespace
 
 int main(int argc, char** argv) {
   const char* prog = "mamba-generate";
@@ -21,8 +30,8 @@ int main(int argc, char** argv) {
   int64_t n_new = 16;
   bool ignore_eos = false;
   mamba::SamplerParams sp;
-  app.add_option("-n,--n-predict", n_new, "tokens to generate")
-      ->check(CLI::Range(int64_t(0), int64_t(1) << 50));
+  app.add_option("-n,--n-predict", n_new, "tokens to generate; -1 = until EOS or Ctrl-C")
+      ->check(CLI::Range(int64_t(-1), int64_t(1) << 50));
   app.add_option("--temp", sp.temperature, "sampling temperature; 0 = greedy (default)");
   app.add_option("--top-k", sp.top_k, "keep the k most likely tokens (0 = all)");
   app.add_option("--top-p", sp.top_p, "keep the smallest set of tokens with this much mass");
@@ -34,6 +43,11 @@ int main(int argc, char** argv) {
   app.add_flag("--ignore-eos", ignore_eos, "keep going after the end-of-sequence token");
   std::vector<std::string> stops;
   app.add_option("--stop", stops, "stop when the text contains this string (repeatable)");
+  std::string save_state, load_state;
+  app.add_option("--save-state", save_state,
+                 "after the run, write the state (prompt + generated tokens) to this file");
+  app.add_option("--load-state", load_state,
+                 "start from a state written by --save-state; the prompt, optional, continues it");
   bool stats = false;
   app.add_flag("--stats", stats, "(kept for scripts: timings are always printed to stderr)");
   CLI11_PARSE(app, argc, argv);
@@ -43,6 +57,7 @@ int main(int argc, char** argv) {
   using clock = std::chrono::steady_clock;
   const auto t_load = clock::now();
 
+  po.continues = !load_state.empty();
   auto prompt = mamba::cli::load_prompt(po, mo.dir);
   if (!prompt.ok()) return mamba::cli::error(prog, prompt.message());
   if (!prompt->warning.empty()) std::fprintf(stderr, "%s: warning: %s\n", prog, prompt->warning.c_str());
@@ -101,13 +116,35 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
   };
 
+  // Ctrl-C ends generation after the current token, like the end of -n.
+  struct sigaction sa {};
+  sa.sa_handler = on_sigint;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  const bool forever = n_new < 0;
+
+  double state_ms = 0;  // loading and saving the state
+  auto ms_since = [](clock::time_point t) {
+    return std::chrono::duration<double, std::milli>(clock::now() - t).count();
+  };
+  if (!load_state.empty()) {
+    const auto t = clock::now();
+    auto blob = mamba::cli::read_input(load_state);
+    if (!blob.ok()) return mamba::cli::error(prog, blob.message());
+    if (auto st = s.load_state(blob->data(), blob->size()); !st.ok())
+      return mamba::cli::error(prog, load_state + ": " + st.message());
+    state_ms += ms_since(t);
+  }
+
   for (int32_t id : ids) sampler->accept(id);
   const auto t0 = clock::now();
-  auto logits = s.prefill(ids.data(), ids.size());
+  mamba::Result<const float*> logits = s.logits();  // a restored state's, if no prompt follows
+  if (!ids.empty()) logits = s.prefill(ids.data(), ids.size());
   if (!logits.ok()) return mamba::cli::error(prog, logits.message());
   const auto t1 = clock::now();
   int64_t steps = 0;
-  for (int64_t i = 0; i < n_new; ++i) {
+  int32_t unfed = -1;  // the last generated token, printed but not yet run through the model
+  for (int64_t i = 0; (forever || i < n_new) && !g_interrupted; ++i) {
     const int32_t id = sampler->sample(logits.value());
     if (id == c.eos_token_id && !ignore_eos) {  // like HF generate: EOS ends the sequence
       if (!as_text) emit(i, id);                // (the id list shows it; text does not)
@@ -115,11 +152,24 @@ int main(int argc, char** argv) {
     }
     emit(i, id);
     sampler->accept(id);
+    unfed = id;
     if (stopped) break;
-    if (i + 1 < n_new) {
+    if (forever || i + 1 < n_new) {
       logits = s.step(id);
+      unfed = -1;
       ++steps;
     }
+  }
+  const auto t2 = clock::now();
+  if (!save_state.empty()) {  // the state after everything printed (not an EOS that ended it)
+    if (unfed >= 0) s.step(unfed);
+    const auto t = clock::now();
+    std::vector<uint8_t> blob(s.state_bytes());
+    if (auto st = s.save_state(blob.data(), blob.size()); !st.ok())
+      return mamba::cli::error(prog, st.message());
+    if (auto st = mamba::cli::write_file(save_state, blob.data(), blob.size()); !st.ok())
+      return mamba::cli::error(prog, st.message());
+    state_ms += ms_since(t);
   }
   if (as_text && !stopped) {
     const std::string_view tail = text.finish();
@@ -133,14 +183,21 @@ int main(int argc, char** argv) {
   (void)stats;
   const double load_ms = std::chrono::duration<double, std::milli>(t0 - t_load).count();
   const double prefill_s = std::chrono::duration<double>(t1 - t0).count();
-  const double decode_s = std::chrono::duration<double>(clock::now() - t1).count();
+  const double decode_s = std::chrono::duration<double>(t2 - t1).count();
   struct rusage ru {};
   getrusage(RUSAGE_SELF, &ru);
+  char state[96] = "";
+  if (!load_state.empty() || !save_state.empty())
+    std::snprintf(state, sizeof state, "; state %zu bytes, %s%s%s in %.1f ms", s.state_bytes(),
+                  load_state.empty() ? "" : "loaded",
+                  load_state.empty() || save_state.empty() ? "" : " and ",
+                  save_state.empty() ? "" : "saved", state_ms);
   std::fprintf(stderr,
-               "load: %.0f ms; prefill: %zu tokens in %.3f s (%.1f tokens/s); decode: %lld steps "
-               "in %.3f s (%.1f tokens/s); peak memory %.1f MiB; session %.1f MiB\n",
-               load_ms, ids.size(), prefill_s, double(ids.size()) / prefill_s, (long long)steps,
-               decode_s, steps ? double(steps) / decode_s : 0.0, double(ru.ru_maxrss) / 1024.0,
-               double(s.bytes()) / (1 << 20));
+               "%sload: %.0f ms; prefill: %zu tokens in %.3f s (%.1f tokens/s); decode: %lld steps "
+               "in %.3f s (%.1f tokens/s); peak memory %.1f MiB; session %.1f MiB%s\n",
+               g_interrupted ? "interrupted; " : "", load_ms, ids.size(), prefill_s,
+               ids.empty() ? 0.0 : double(ids.size()) / prefill_s, (long long)steps, decode_s,
+               steps ? double(steps) / decode_s : 0.0, double(ru.ru_maxrss) / 1024.0,
+               double(s.bytes()) / (1 << 20), state);
   return 0;
 }

@@ -60,11 +60,15 @@ class Engine {
   const GpuLimits& limits() const { return limits_; }
   Exec& exec() { return *ex_; }
 
-  Result<const float*> prefill(Session& s, const int32_t* ids, size_t n, float* all_logits) {
+  Result<const float*> prefill(Session& s, int slot, const int32_t* ids, size_t n,
+                               float* all_logits) {
     const Config& c = model_->config();
     if (&s.model() != model_.get())
       return Status::error("GpuPrefill::prefill: the session belongs to another Model than the "
                            "one the GPU prefill was created with");
+    if (s.n_past(slot) < 0)
+      return Status::error("GpuPrefill::prefill: slot " + std::to_string(slot) +
+                           " is out of range [0, " + std::to_string(s.max_slots()) + ")");
     if (n == 0) return Status::error("GpuPrefill::prefill: no tokens");
     if (!ids) return Status::error("GpuPrefill::prefill: null token array");
     if (all_logits && !limits_.all_logits)
@@ -78,8 +82,8 @@ class Engine {
     const size_t conv_bytes = size_t((p_.K - 1) * p_.C) * sizeof(float);
     const size_t ssm_bytes = size_t(p_.N * p_.d) * sizeof(float);
     for (int l = 0; l < c.n_layer; ++l) {
-      ex_->upload(at(p_.layers[size_t(l)].conv_state), s.conv_state(l), conv_bytes);
-      ex_->upload(at(p_.layers[size_t(l)].ssm_state), s.ssm_state(l), ssm_bytes);
+      ex_->upload(at(p_.layers[size_t(l)].conv_state), s.conv_state(l, slot), conv_bytes);
+      ex_->upload(at(p_.layers[size_t(l)].ssm_state), s.ssm_state(l, slot), ssm_bytes);
     }
     for (size_t i = 0; i < n;) {
       const int64_t T = int64_t(std::min<size_t>(n - i, size_t(p_.max_T)));
@@ -89,12 +93,12 @@ class Engine {
     if (Status st = ex_->finish(); !st.ok()) return Status::error("GPU prefill: " + st.message());
     // Success: hand the state and the last logits to the session.
     for (int l = 0; l < c.n_layer; ++l) {
-      ex_->download(detail::SessionAccess::conv_state(s, l), at(p_.layers[size_t(l)].conv_state),
+      ex_->download(detail::SessionAccess::conv_state(s, l, slot), at(p_.layers[size_t(l)].conv_state),
                     conv_bytes);
-      ex_->download(detail::SessionAccess::ssm_state(s, l), at(p_.layers[size_t(l)].ssm_state),
+      ex_->download(detail::SessionAccess::ssm_state(s, l, slot), at(p_.layers[size_t(l)].ssm_state),
                     ssm_bytes);
     }
-    float* logits = detail::SessionAccess::logits(s);
+    float* logits = detail::SessionAccess::logits(s, slot);
     if (all_logits)
       std::memcpy(logits, all_logits + (n - 1) * size_t(p_.V), size_t(p_.V) * sizeof(float));
     else
@@ -102,7 +106,7 @@ class Engine {
     if (Status st = ex_->finish(); !st.ok())
       return Status::error("GPU prefill: copying the state back (the session's state is now "
                            "undefined; reset() it): " + st.message());
-    detail::SessionAccess::advance(s, int64_t(n));
+    detail::SessionAccess::advance(s, slot, int64_t(n));
     return static_cast<const float*>(logits);
   }
 

@@ -60,10 +60,15 @@ Result<std::unique_ptr<GpuPrefill>> GpuPrefill::create(std::shared_ptr<const Mod
 
 Result<const float*> GpuPrefill::prefill(Session& session, const int32_t* ids, size_t n,
                                          float* all_logits) {
+  return prefill(session, 0, ids, n, all_logits);
+}
+
+Result<const float*> GpuPrefill::prefill(Session& session, int slot, const int32_t* ids, size_t n,
+                                         float* all_logits) {
   // The calling thread may have another device selected.
   if (cudaError_t e = cudaSetDevice(impl_->limits.device); e != cudaSuccess)
     return Status::error(std::string("GpuPrefill::prefill: cudaSetDevice: ") + cudaGetErrorString(e));
-  return impl_->engine->prefill(session, ids, n, all_logits);
+  return impl_->engine->prefill(session, slot, ids, n, all_logits);
 }
 
 const GpuMemory& GpuPrefill::memory() const { return impl_->memory; }

@@ -26,6 +26,9 @@ Result<std::unique_ptr<GpuPrefill>> GpuPrefill::create(std::shared_ptr<const Mod
 Result<const float*> GpuPrefill::prefill(Session&, const int32_t*, size_t, float*) {
   return Status::error("GpuPrefill::prefill: this build of mamba has no GPU support");
 }
+Result<const float*> GpuPrefill::prefill(Session&, int, const int32_t*, size_t, float*) {
+  return Status::error("GpuPrefill::prefill: this build of mamba has no GPU support");
+}
 
 const GpuMemory& GpuPrefill::memory() const { return impl_->memory; }
 const std::string& GpuPrefill::device_name() const { return impl_->device_name; }

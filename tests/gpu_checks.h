@@ -93,8 +93,11 @@ inline ::testing::AssertionResult state_close(const float* got, const float* wan
 class Prefiller {
  public:
   virtual ~Prefiller() = default;
-  virtual Result<const float*> prefill(Session& s, const int32_t* ids, size_t n,
+  virtual Result<const float*> prefill(Session& s, int slot, const int32_t* ids, size_t n,
                                        float* all_logits) = 0;
+  Result<const float*> prefill(Session& s, const int32_t* ids, size_t n, float* all_logits) {
+    return prefill(s, 0, ids, n, all_logits);
+  }
 };
 
 struct GpuCase {
@@ -372,6 +375,10 @@ inline void check_bad_input(const MakePrefiller& make) {
   EXPECT_EQ(s->n_past(), 3);
   EXPECT_EQ(std::vector<float>(s->ssm_state(0), s->ssm_state(0) + 16 * 128), before);
 
+  r = gpu->prefill(*s, 1, good, 3, nullptr);  // a one-slot session
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.message().find("slot 1 is out of range [0, 1)"), std::string::npos) << r.message();
+
   GpuLimits lim;  // all_logits not planned
   lim.precision = GpuPrecision::fp32;
   auto plain = make(m, lim, g);
@@ -393,6 +400,42 @@ inline std::string fixture_param_name(const ::testing::TestParamInfo<std::string
   for (char& ch : n)
     if (ch == '-' || ch == '/') ch = '_';
   return n;
+}
+
+// A multi-sequence session: a GPU prefill into slot 2 gives that slot the CPU's logits and state
+// and leaves the other slots as they were.
+inline void check_slots(const MakePrefiller& make) {
+  auto model = Model::load(fixture_dir("mamba2-groups2"));
+  ASSERT_TRUE(model.ok());
+  const auto& m = model.value();
+  const size_t V = size_t(m->config().vocab_size);
+  SessionLimits lim;
+  lim.max_slots = 3;
+  auto s = Session::create(m, lim), cpu = Session::create(m, lim);
+  ASSERT_TRUE(s.ok() && cpu.ok());
+  auto gpu = new_prefiller(make, m, GpuCase{});
+  ASSERT_TRUE(gpu);
+  const Expected e("mamba2-groups2");
+  const auto ids = e.ids("input_ids");
+  ASSERT_TRUE((*s)->prefill(0, ids.data(), 4).ok());  // slot 0 holds another sequence
+  const size_t ssm_n = size_t(m->config().d_state) * size_t(m->config().d_inner);
+  const std::vector<float> before((*s)->ssm_state(1, 0), (*s)->ssm_state(1, 0) + ssm_n);
+  auto r = gpu->prefill(**s, 2, ids.data(), ids.size(), nullptr);
+  ASSERT_TRUE(r.ok()) << r.message();
+  ASSERT_TRUE((*cpu)->prefill(2, ids.data(), ids.size()).ok());
+  EXPECT_TRUE(all_close((*s)->logits(2), (*cpu)->logits(2), V));
+  EXPECT_EQ(r.value(), (*s)->logits(2));
+  EXPECT_EQ((*s)->n_past(2), int64_t(ids.size()));
+  EXPECT_EQ((*s)->n_past(0), 4);
+  EXPECT_EQ((*s)->n_past(1), 0);
+  EXPECT_EQ(std::vector<float>((*s)->ssm_state(1, 0), (*s)->ssm_state(1, 0) + ssm_n), before);
+  const Config& c = m->config();
+  for (int l = 0; l < c.n_layer; ++l)
+    EXPECT_TRUE(all_close((*s)->ssm_state(l, 2), (*cpu)->ssm_state(l, 2), ssm_n))
+        << "layer " << l;
+  auto a = (*s)->step(2, 7), b = (*cpu)->step(2, 7);  // CPU decode of that slot continues
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_TRUE(all_close(a.value(), b.value(), V));
 }
 
 // The fixtures every check runs on.

@@ -41,14 +41,7 @@ void run_hot_loop(const std::string& dir, int threads, int chunk,
   auto s = Session::create(model.value(), lim);
   ASSERT_TRUE(s.ok()) << s.message();
   const int V = model.value()->config().vocab_size;
-  SamplerParams sp;
-  sp.temperature = 0.8f;
-  sp.top_k = 40;
-  sp.top_p = 0.9f;
-  sp.min_p = 0.01f;
-  sp.repetition_penalty = 1.1f;
-  sp.seed = 1;
-  auto sampler = Sampler::create(V, sp);
+  auto sampler = Sampler::create(V, every_sampler_option());
   ASSERT_TRUE(sampler.ok());
   std::vector<int32_t> prompt(size_t(3 * chunk + 5));
   for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = int32_t((i * 7919) % size_t(V));
@@ -112,6 +105,44 @@ TEST(Alloc, Mamba2AllocatesNothing) {
   rc.vocab_size = 1000;
   const std::string dir = rc.write("alloc_mamba2");
   for (int threads : {1, 2}) run_hot_loop(dir, threads, 256);
+}
+
+// Several slots: prefill of one slot while others idle, batched decode over changing subsets.
+TEST(Alloc, BatchedSlotsAllocateNothing) {
+  for (const char* fixture : {"mamba1-tiny", "mamba2-tiny"})
+    for (int threads : {1, 2}) {
+      auto model = Model::load(fixture_dir(fixture));
+      ASSERT_TRUE(model.ok()) << model.message();
+      SessionLimits lim;
+      lim.n_threads = threads;
+      lim.prefill_chunk = 8;
+      lim.max_slots = 4;
+      auto s = Session::create(model.value(), lim);
+      ASSERT_TRUE(s.ok()) << s.message();
+      const int V = model.value()->config().vocab_size;
+      auto sampler = Sampler::create(V, every_sampler_option());
+      ASSERT_TRUE(sampler.ok());
+      const int32_t prompt[] = {5, 17, 301, 44, 9, 120, 7, 7, 256, 3, 1};
+      int32_t slots[4], ids[4];
+      long allocations;
+      bool ok = true;
+      {
+        Counting c;
+        for (int k = 0; k < 4; ++k) ok &= (*s)->prefill(k, prompt, size_t(3 + 2 * k)).ok();
+        for (int round = 0; round < 100 && ok; ++round) {
+          size_t n = 0;
+          for (int k = 0; k < 4; ++k)
+            if ((round + k) % 4 != 0) {
+              slots[n] = k;
+              ids[n++] = sampler->sample((*s)->logits(k));
+            }
+          ok &= (*s)->step_batch(slots, ids, n).ok();
+        }
+        allocations = c.count();
+      }
+      EXPECT_TRUE(ok);
+      EXPECT_EQ(allocations, 0) << fixture << ", " << threads << " thread(s)";
+    }
 }
 
 }  // namespace

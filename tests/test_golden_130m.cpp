@@ -434,8 +434,8 @@ TEST_P(Golden130m, Mixer) {
             tap.user = &rec;
             tap.row0 = t0;
           }
-          detail::mamba1_mixer(c, L, lin.ctx, s, st, xn.data() + size_t(t0) * dm,
-                               out.data() + size_t(t0) * dm, n, tap);
+          detail::mamba1_mixer(c, L, lin.ctx, s, {&st, 1, n}, xn.data() + size_t(t0) * dm,
+                               out.data() + size_t(t0) * dm, tap);
           t0 += n;
         }
         const std::string what = std::to_string(threads) + " threads, " +

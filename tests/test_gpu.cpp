@@ -15,8 +15,9 @@ namespace {
 class RealPrefiller : public Prefiller {
  public:
   explicit RealPrefiller(std::unique_ptr<GpuPrefill> g) : g_(std::move(g)) {}
-  Result<const float*> prefill(Session& s, const int32_t* ids, size_t n, float* all) override {
-    return g_->prefill(s, ids, n, all);
+  Result<const float*> prefill(Session& s, int slot, const int32_t* ids, size_t n,
+                               float* all) override {
+    return g_->prefill(s, slot, ids, n, all);
   }
 
  private:
@@ -126,6 +127,11 @@ TEST(GpuMemory, PrefillAllocatesNoDeviceMemory) {
   ASSERT_EQ(cudaMemGetInfo(&free1, &total), cudaSuccess);
   EXPECT_EQ(free0, free1);
   std::filesystem::remove_all(dir);
+}
+
+TEST(GpuSlots, PrefillIntoOneSlotOfSeveral) {
+  SKIP_WITHOUT_GPU();
+  check_slots(kGpu);
 }
 
 TEST(GpuErrors, DeviceOutOfRange) {

@@ -24,8 +24,9 @@ using Engine = gpu::Engine<HostExec>;
 class EmulatedPrefiller : public Prefiller {
  public:
   explicit EmulatedPrefiller(std::unique_ptr<Engine> e) : e_(std::move(e)) {}
-  Result<const float*> prefill(Session& s, const int32_t* ids, size_t n, float* all) override {
-    auto r = e_->prefill(s, ids, n, all);
+  Result<const float*> prefill(Session& s, int slot, const int32_t* ids, size_t n,
+                               float* all) override {
+    auto r = e_->prefill(s, slot, ids, n, all);
     const int64_t bad = e_->exec().first_guard_overwritten(e_->plan().guards);
     EXPECT_EQ(bad, -1) << "a kernel wrote past a planned buffer, at byte " << bad;
     return r;
@@ -366,6 +367,8 @@ TEST(EmulatedWeightTypes, Fp32PrefillMatchesTheCpuForEveryWeightType) {
 
 TEST(EmulatedErrors, BadInputLeavesTheSessionAlone) { check_bad_input(kEmulated); }
 
+TEST(EmulatedSlots, PrefillIntoOneSlotOfSeveral) { check_slots(kEmulated); }
+
 // The host side of a prefill (checks, passes, hand-off) allocates nothing.
 TEST(EmulatedAlloc, PrefillAllocatesNothing) {
   for (const char* f : {"mamba1-tiny", "mamba2-groups2"}) {
@@ -384,7 +387,7 @@ TEST(EmulatedAlloc, PrefillAllocatesNothing) {
     bool ok;
     {
       Counting c;
-      ok = (*e)->prefill(*s, ids.data(), ids.size(), nullptr).ok();
+      ok = (*e)->prefill(*s, 0, ids.data(), ids.size(), nullptr).ok();
       ok &= s->step(1).ok();
       n = c.count();
     }

@@ -17,6 +17,8 @@
 #include <vector>
 
 #include "core/safetensors.h"
+#include "mamba/sampler.h"
+#include "mamba/session.h"
 
 namespace mamba::test {
 
@@ -83,6 +85,28 @@ inline RunResult run(const ScratchDir& dir, const std::string& command,
   r.out = read_bytes(dir / "stdout");
   r.err = read_bytes(dir / "stderr");
   return r;
+}
+
+// A heap block aligned as Session::create wants a caller's buffer (a stand-in for static memory).
+struct FreeDeleter {
+  void operator()(void* p) const { std::free(p); }
+};
+using AlignedBuffer = std::unique_ptr<uint8_t, FreeDeleter>;
+inline AlignedBuffer aligned_buffer(size_t bytes) {
+  const size_t a = Session::kBufferAlign;
+  return AlignedBuffer(static_cast<uint8_t*>(std::aligned_alloc(a, (bytes + a - 1) / a * a + a)));
+}
+
+// Sampling with every option switched on (temperature, top-k, top-p, min-p, repetition penalty).
+inline SamplerParams every_sampler_option(uint64_t seed = 1) {
+  SamplerParams sp;
+  sp.temperature = 0.8f;
+  sp.top_k = 40;
+  sp.top_p = 0.9f;
+  sp.min_p = 0.01f;
+  sp.repetition_penalty = 1.1f;
+  sp.seed = seed;
+  return sp;
 }
 
 // expected.safetensors of a fixture, read with our own (validated) reader.

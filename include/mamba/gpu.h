@@ -70,6 +70,9 @@ class GpuPrefill {
   // sticky (the device context may be lost): every later call fails with it; create a new one.
   Result<const float*> prefill(Session& session, const int32_t* ids, size_t n,
                                float* all_logits = nullptr);
+  // The same into one slot of a multi-sequence session (the call above is slot 0).
+  Result<const float*> prefill(Session& session, int slot, const int32_t* ids, size_t n,
+                               float* all_logits = nullptr);
 
   const GpuMemory& memory() const;
   const std::string& device_name() const;  // e.g. "NVIDIA H100 80GB HBM3 (sm_90)"
