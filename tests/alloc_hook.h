@@ -16,15 +16,21 @@ void __libc_free(void*);
 
 namespace mamba::test {
 inline std::atomic<bool> g_counting{false};
-inline std::atomic<long> g_allocations{0};
+inline std::atomic<long> g_allocations{0}, g_frees{0};
 inline void count_allocation() {
   if (g_counting.load(std::memory_order_relaxed)) g_allocations.fetch_add(1);
 }
+inline void count_free(void* p) {
+  if (p && g_counting.load(std::memory_order_relaxed)) g_frees.fetch_add(1);
+}
 
 struct Counting {
-  Counting() { g_allocations = 0; g_counting = true; }
+  Counting() { g_allocations = 0; g_frees = 0; g_counting = true; }
   ~Counting() { g_counting = false; }
   long count() const { return g_allocations.load(); }
+  // Blocks freed while counting: allocations - frees is what is still held (if nothing older was
+  // freed meanwhile).
+  long frees() const { return g_frees.load(); }
 };
 }  // namespace mamba::test
 
@@ -32,7 +38,7 @@ extern "C" {
 void* malloc(size_t n) { mamba::test::count_allocation(); return __libc_malloc(n); }
 void* calloc(size_t n, size_t m) { mamba::test::count_allocation(); return __libc_calloc(n, m); }
 void* realloc(void* p, size_t n) { mamba::test::count_allocation(); return __libc_realloc(p, n); }
-void free(void* p) { __libc_free(p); }
+void free(void* p) { mamba::test::count_free(p); __libc_free(p); }
 void* memalign(size_t a, size_t n) { mamba::test::count_allocation(); return __libc_memalign(a, n); }
 void* aligned_alloc(size_t a, size_t n) { mamba::test::count_allocation(); return __libc_memalign(a, n); }
 int posix_memalign(void** out, size_t a, size_t n) {
