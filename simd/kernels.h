@@ -80,6 +80,8 @@ struct Kernels {
   //   M[t, s] = G[t, s] * exp(cs[t] - cs[s]) * dt[s] for s <= t
   // G [L, L] = C B^T of the head's group, cs [L] the within-chunk cumulative sum of dt * A.
   void (*ssd_decay_mask)(float* M, const float* G, const float* cs, const float* dt, int L);
+  // sum of x[i], i < n (the memory bandwidth probe's read loop)
+  float (*sum)(const float* x, int64_t n);
   // Y[M, N] (row-major, row stride ldy) += A[M, K] B[K, N], A and B row- or column-major with
   // leading dimensions lda, ldb: Eigen's blocked GEMM built for this ISA, packing into `p`.
   void (*gemm)(const PackBuffers& p, bool a_row_major, bool b_row_major, int64_t M, int64_t N,

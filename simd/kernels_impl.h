@@ -172,6 +172,22 @@ struct Impl {
     for_lanes<V>(c0, c1, body);
   }
 
+  // Four independent accumulators keep enough loads in flight to stream memory at full rate.
+  static float sum(const float* x, int64_t n) {
+    using T = typename V::type;
+    T a0 = V::set(0.0f), a1 = a0, a2 = a0, a3 = a0;
+    int64_t i = 0;
+    for (; i + 4 * V::width <= n; i += 4 * V::width) {
+      a0 = a0 + V::load(x + i);
+      a1 = a1 + V::load(x + i + V::width);
+      a2 = a2 + V::load(x + i + 2 * V::width);
+      a3 = a3 + V::load(x + i + 3 * V::width);
+    }
+    float r = V::sum((a0 + a1) + (a2 + a3));
+    for (; i < n; ++i) r += x[i];
+    return r;
+  }
+
   static void mul_silu(float* y, int ldy, const float* z, int ldz, int T, int c0, int c1) {
     for (int t = 0; t < T; ++t) {
       MulSiluBody body{y + size_t(t) * ldy, z + size_t(t) * ldz};
@@ -237,6 +253,7 @@ Kernels make_kernels(const char* name) {
                  &Impl<V>::mul_silu,
                  &Impl<V>::ssd_step,
                  &Impl<V>::ssd_decay_mask,
+                 &Impl<V>::sum,
                  nullptr,   // gemm: added by with_gemm() (simd/gemm_impl.h)
                  nullptr};
 }

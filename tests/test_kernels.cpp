@@ -41,6 +41,21 @@ class KernelsTest : public ::testing::TestWithParam<const Kernels*> {
 };
 
 // ---------------------------------------------------------------------------------------------
+// sum (the bandwidth probe's read loop). A float sum of n terms has error below (n - 1) u times
+// the sum of their magnitudes in the worst case, whatever the order of the partial sums.
+TEST_P(KernelsTest, Sum) {
+  Rng rng(10);
+  for (int n : kSizes)
+    for (int off : {0, 3}) {  // unaligned base pointers
+      const std::vector<float> x = rng.vec(size_t(n) + off, -2, 2);
+      double want = 0, mag = 0;
+      for (int i = 0; i < n; ++i) want += x[off + i], mag += std::fabs(x[off + i]);
+      EXPECT_NEAR(k().sum(x.data() + off, n), want, (n + 1) * kU * mag) << "n=" << n;
+    }
+  EXPECT_EQ(k().sum(nullptr, 0), 0.0f);
+}
+
+// ---------------------------------------------------------------------------------------------
 // rmsnorm. The sum of n squares (all positive) has relative rounding error below n u in the worst
 // case and about sqrt(n / 3) u in practice (random-sign roundings of partial sums that grow
 // linearly); the rms halves it; mean, +eps, sqrt, division, two multiplications add at most 6 u.
