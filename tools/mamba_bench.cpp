@@ -20,8 +20,8 @@
 
 #include "examples/cli.h"
 #include "mamba/mamba.h"
-#include "platform/bandwidth.h"
 #include "platform/threads.h"
+#include "tools/bandwidth.h"
 #include "tools/random_checkpoint.h"
 
 namespace {
@@ -132,8 +132,9 @@ Result<Row> bench(const Options& o, const std::string& dir, WeightType type, int
   }
   row.decode_tps = median(dec);
   row.peak_mib = peak_rss_mib();
-  // The bandwidth of this machine right now, with the same threads (a median of several reads).
-  row.bandwidth_gbs = platform::read_bandwidth_gbs(threads, 5);
+  // The rate this machine reads a buffer as large as the weights right now, with the same
+  // threads (a median of several reads): what decode could at best stream them at.
+  row.bandwidth_gbs = tools::read_bandwidth_gbs(threads, (*model)->weight_bytes(), 9);
   return row;
 }
 
