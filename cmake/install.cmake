@@ -16,8 +16,8 @@ configure_package_config_file(cmake/mambaConfig.cmake.in
   "${PROJECT_BINARY_DIR}/mambaConfig.cmake" INSTALL_DESTINATION ${MAMBA_CMAKE_DIR})
 write_basic_package_version_file("${PROJECT_BINARY_DIR}/mambaConfigVersion.cmake"
   VERSION ${PROJECT_VERSION} COMPATIBILITY SameMinorVersion)  # 0.x: minor versions may break
-install(FILES "${PROJECT_BINARY_DIR}/mambaConfig.cmake" "${PROJECT_BINARY_DIR}/mambaConfigVersion.cmake"
-        DESTINATION ${MAMBA_CMAKE_DIR})
+install(FILES "${PROJECT_BINARY_DIR}/mambaConfig.cmake"
+              "${PROJECT_BINARY_DIR}/mambaConfigVersion.cmake" DESTINATION ${MAMBA_CMAKE_DIR})
 
 # mamba.pc. Its prefix is found relative to the file itself (${pcfiledir}), so the package can be
 # installed with `cmake --install --prefix ANY` or moved afterwards and still be right.

@@ -82,6 +82,26 @@ mamba::SessionLimits to_limits(const mamba_session_limits* limits) {
   return lim;
 }
 
+// A new handle around a created object, or the code and message of why there is none.
+template <class Handle, class T>
+mamba_status new_handle(mamba::Result<T>&& r, mamba_status error, Handle** out) {
+  if (!r.ok()) return fail(error, r.status());
+  *out = new Handle{std::move(r.value())};
+  return MAMBA_OK;
+}
+
+// The getters: handle and out checked, then *out = value(*handle).
+template <class Handle, class T, class F>
+mamba_status get(const char* function, const char* handle_name, const Handle* handle, T* out,
+                 F value) {
+  return guard(function, [&](const char* fn) {
+    if (!handle) return null_argument(fn, handle_name);
+    MAMBA_C_REQUIRE(out);
+    *out = value(*handle);
+    return MAMBA_OK;
+  });
+}
+
 // Logits results of prefill/step, shared by both.
 mamba_status give_logits(const mamba_session* s, const mamba::Result<const float*>& r,
                          const float** logits, size_t* n_logits) {
@@ -132,21 +152,15 @@ mamba_status mamba_model_load(const char* dir, mamba_model** out) {
   return guard(__func__, [&](const char* fn) {
     MAMBA_C_REQUIRE(dir);
     MAMBA_C_REQUIRE(out);
-    auto r = mamba::Model::load(dir);
-    if (!r.ok()) return fail(MAMBA_ERR_LOAD, r.status());
-    *out = new mamba_model{std::move(r.value())};
-    return MAMBA_OK;
+    return new_handle(mamba::Model::load(dir), MAMBA_ERR_LOAD, out);
   });
 }
 
 void mamba_model_free(mamba_model* model) { delete model; }
 
 mamba_status mamba_model_vocab_size(const mamba_model* model, int32_t* out) {
-  return guard(__func__, [&](const char* fn) {
-    MAMBA_C_REQUIRE(model);
-    MAMBA_C_REQUIRE(out);
-    *out = model->model->config().vocab_size;
-    return MAMBA_OK;
+  return get(__func__, "model", model, out, [](const mamba_model& m) {
+    return int32_t(m.model->config().vocab_size);
   });
 }
 
@@ -208,21 +222,13 @@ mamba_status mamba_session_step(mamba_session* session, int32_t id, const float*
 }
 
 mamba_status mamba_session_vocab_size(const mamba_session* session, int32_t* out) {
-  return guard(__func__, [&](const char* fn) {
-    MAMBA_C_REQUIRE(session);
-    MAMBA_C_REQUIRE(out);
-    *out = int32_t(session->vocab);
-    return MAMBA_OK;
-  });
+  return get(__func__, "session", session, out,
+             [](const mamba_session& s) { return int32_t(s.vocab); });
 }
 
 mamba_status mamba_session_n_past(const mamba_session* session, int64_t* out) {
-  return guard(__func__, [&](const char* fn) {
-    MAMBA_C_REQUIRE(session);
-    MAMBA_C_REQUIRE(out);
-    *out = session->session->n_past();
-    return MAMBA_OK;
-  });
+  return get(__func__, "session", session, out,
+             [](const mamba_session& s) { return s.session->n_past(); });
 }
 
 mamba_status mamba_session_reset(mamba_session* session) {
@@ -234,12 +240,8 @@ mamba_status mamba_session_reset(mamba_session* session) {
 }
 
 mamba_status mamba_session_state_bytes(const mamba_session* session, size_t* out) {
-  return guard(__func__, [&](const char* fn) {
-    MAMBA_C_REQUIRE(session);
-    MAMBA_C_REQUIRE(out);
-    *out = session->session->state_bytes();
-    return MAMBA_OK;
-  });
+  return get(__func__, "session", session, out,
+             [](const mamba_session& s) { return s.session->state_bytes(); });
 }
 
 mamba_status mamba_session_save_state(const mamba_session* session, void* dst, size_t size) {
@@ -279,10 +281,7 @@ mamba_status mamba_sampler_create(int32_t vocab_size, const mamba_sampler_params
     p.top_k = c.top_k;
     p.top_p = c.top_p;
     p.seed = c.seed;
-    auto r = mamba::Sampler::create(vocab_size, p);
-    if (!r.ok()) return fail(MAMBA_ERR_INVALID_ARGUMENT, r.status());
-    *out = new mamba_sampler{std::move(r.value())};
-    return MAMBA_OK;
+    return new_handle(mamba::Sampler::create(vocab_size, p), MAMBA_ERR_INVALID_ARGUMENT, out);
   });
 }
 
@@ -304,10 +303,7 @@ mamba_status mamba_tokenizer_load(const char* path, mamba_tokenizer** out) {
   return guard(__func__, [&](const char* fn) {
     MAMBA_C_REQUIRE(path);
     MAMBA_C_REQUIRE(out);
-    auto r = mamba::Tokenizer::load(path);
-    if (!r.ok()) return fail(MAMBA_ERR_LOAD, r.status());
-    *out = new mamba_tokenizer{std::move(r.value())};
-    return MAMBA_OK;
+    return new_handle(mamba::Tokenizer::load(path), MAMBA_ERR_LOAD, out);
   });
 }
 

@@ -27,7 +27,8 @@ int main(int argc, char** argv) {
   if (!model.ok()) return fail(model.message().c_str());
   auto session = mamba::Session::create(*model);
   if (!session.ok()) return fail(session.message().c_str());
-  auto sampler = mamba::Sampler::create((*model)->config().vocab_size, {});  // temperature 0: greedy
+  // Default parameters: temperature 0, greedy.
+  auto sampler = mamba::Sampler::create((*model)->config().vocab_size, {});
   if (!sampler.ok()) return fail(sampler.message().c_str());
 
   auto logits = (*session)->prefill(ids.data(), ids.size());
