@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 
 #if defined(__SSE2__)
 #include <immintrin.h>
@@ -168,18 +169,6 @@ struct QDot {
     }
     return acc;
   }
-  // Four rows u[r] with their own combined scales s[r]: acc[r] += their block products. Sets with
-  // a wide integer dot product override this to load each block of x once for the four rows.
-  static void rows4(bool q8, const uint8_t* const u[4], const int8_t* x, const float* const s[4],
-                    int64_t b0, int64_t b1, float acc[4]) {
-    for (int r = 0; r < 4; ++r) acc[r] += q8 ? q8_(u[r], x, s[r], b0, b1) : q4_(u[r], x, s[r], b0, b1);
-  }
-  static float q8_(const uint8_t* u, const int8_t* x, const float* s, int64_t b0, int64_t b1) {
-    return QDot<U>::q8(u, x, s, b0, b1);
-  }
-  static float q4_(const uint8_t* u, const int8_t* x, const float* s, int64_t b0, int64_t b1) {
-    return QDot<U>::q4(u, x, s, b0, b1);
-  }
 };
 
 #if defined(__AVX512BW__)
@@ -233,58 +222,83 @@ struct QDot<Vec<xsimd::avx512bw>> {
     if (b < b1) r += QDot<Scalar>::q4(u, x, s + (b - b0), b, b1);
     return r;
   }
-  // Four rows, four blocks (128 values of x) a step: x is loaded and rearranged once for all
-  // four, and each row's four block scales are spread over its lanes with one permute. Each row
-  // then costs a few instructions per 64 bytes of q8 (128 of q4): the single-row loops above were
-  // bound by their per-block shuffles and per-row reductions, not by memory.
-  static void rows4(bool q8, const uint8_t* const u[4], const int8_t* x, const float* const s[4],
-                    int64_t b0, int64_t b1, float acc_out[4]) {
-    // Lanes 4j..4j+3 of the int32 sums belong to block j of the step (q4), or lanes 8j..8j+7 to
-    // block j of a pair (q8): the scale index vectors match that.
-    const __m512i quad = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
-    const __m512i pair = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+  // Rows m..m+3, every block: out[r] = their dot products with x. Per step (four blocks of q4,
+  // two of q8) x is loaded and rearranged once for the four rows; each row's storage offset is
+  // taken off its integer sums lane by lane, using x's sums in the same lanes (a dot product with
+  // ones), and its block scales (f16 weight scale * activation scale) are spread over the lanes
+  // with one permute. A row then costs a dozen instructions per 64 bytes of weights and no
+  // per-block scalar work: the single-row loops above were bound by their shuffles, scale set-up
+  // and reductions, not by memory.
+  static void rows4(const Matrix& W, int64_t m, const QuantizedX& x, float out[4]) {
+    const bool q8 = W.type == WeightType::q8;
+    const int64_t nb = W.blocks();
+    const uint8_t* u[4];
+    const uint16_t* dw[4];
+    for (int r = 0; r < 4; ++r) u[r] = W.row<uint8_t>(m + r), dw[r] = W.scales + (m + r) * nb;
+    const __m512i ones = _mm512_set1_epi8(1);
     __m512 a[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-    int64_t b = b0;
+    int64_t b = 0;
     if (q8) {
-      for (; b + 2 <= b1; b += 2) {
-        const __m512i xv = _mm512_loadu_si512(x + b * kBlock);
+      // Lanes 8j..8j+7 of the int32 sums belong to block b + j.
+      const __m512i pair = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+      for (; b + 2 <= nb; b += 2) {
+        const __m512i xv = _mm512_loadu_si512(x.q + b * kBlock);
+        const __m512i off = _mm512_slli_epi32(dot(ones, xv), 7);  // 128 * sum of x, per lane
+        const __m128 xd = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(x.d + b)));
         for (int r = 0; r < 4; ++r) {
           const uint8_t* w = u[r] + b * kBlock;
-          _mm_prefetch(reinterpret_cast<const char*>(w) + 4 * 1024, _MM_HINT_T0);
-          const __m512 sc = _mm512_permutexvar_ps(
-              pair, _mm512_castpd_ps(_mm512_castpd128_pd512(_mm_load_sd(reinterpret_cast<const double*>(s[r] + (b - b0))))));
-          a[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot(_mm512_loadu_si512(w), xv)), sc, a[r]);
+          _mm_prefetch(reinterpret_cast<const char*>(w) + 4096, _MM_HINT_T0);
+          const __m512i p = _mm512_sub_epi32(dot(_mm512_loadu_si512(w), xv), off);
+          int32_t d2;
+          std::memcpy(&d2, dw[r] + b, sizeof d2);
+          const __m128 sc = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(d2)), xd);
+          a[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p),
+                                 _mm512_permutexvar_ps(pair, _mm512_castps128_ps512(sc)), a[r]);
         }
       }
     } else {
-      // Block j's bytes hold its values 0-15 (low nibbles) and 16-31 (high): take x's first and
-      // second halves of each of the four blocks into two vectors to match.
+      // Block j's 16 bytes hold its values 0-15 (low nibbles) and 16-31 (high): x's first and
+      // second halves of the four blocks go into two vectors to match. Lanes 4j..4j+3 of the
+      // int32 sums then belong to block b + j.
+      const __m512i quad = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
       const __m512i lo_idx = _mm512_set_epi64(13, 12, 9, 8, 5, 4, 1, 0);
       const __m512i hi_idx = _mm512_set_epi64(15, 14, 11, 10, 7, 6, 3, 2);
       const __m512i low4 = _mm512_set1_epi8(0x0f);
-      for (; b + 4 <= b1; b += 4) {
-        const __m512i x0 = _mm512_loadu_si512(x + b * kBlock), x1 = _mm512_loadu_si512(x + b * kBlock + 64);
+      for (; b + 4 <= nb; b += 4) {
+        const __m512i x0 = _mm512_loadu_si512(x.q + b * kBlock);
+        const __m512i x1 = _mm512_loadu_si512(x.q + b * kBlock + 64);
         const __m512i xlo = _mm512_permutex2var_epi64(x0, lo_idx, x1);
         const __m512i xhi = _mm512_permutex2var_epi64(x0, hi_idx, x1);
+        const __m512i off = _mm512_slli_epi32(_mm512_add_epi32(dot(ones, xlo), dot(ones, xhi)), 3);
+        const __m128 xd = _mm_loadu_ps(x.d + b);
         for (int r = 0; r < 4; ++r) {
           const uint8_t* w = u[r] + b * (kBlock / 2);
-          _mm_prefetch(reinterpret_cast<const char*>(w) + 4 * 1024, _MM_HINT_T0);
+          _mm_prefetch(reinterpret_cast<const char*>(w) + 4096, _MM_HINT_T0);
           const __m512i v = _mm512_loadu_si512(w);
-          const __m512i p = _mm512_add_epi32(dot(_mm512_and_si512(v, low4), xlo),
-                                             dot(_mm512_and_si512(_mm512_srli_epi16(v, 4), low4), xhi));
-          const __m512 sc = _mm512_permutexvar_ps(quad, _mm512_castps128_ps512(_mm_loadu_ps(s[r] + (b - b0))));
-          a[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), sc, a[r]);
+          const __m512i p = _mm512_sub_epi32(
+              _mm512_add_epi32(dot(_mm512_and_si512(v, low4), xlo),
+                               dot(_mm512_and_si512(_mm512_srli_epi16(v, 4), low4), xhi)),
+              off);
+          const __m128 sc = _mm_mul_ps(
+              _mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(dw[r] + b))), xd);
+          a[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p),
+                                 _mm512_permutexvar_ps(quad, _mm512_castps128_ps512(sc)), a[r]);
         }
       }
     }
     for (int r = 0; r < 4; ++r) {
-      acc_out[r] += _mm512_reduce_add_ps(a[r]);
-      if (b < b1)
-        acc_out[r] += q8 ? q8_tail(u[r], x, s[r] + (b - b0), b, b1) : q4(u[r], x, s[r] + (b - b0), b, b1);
+      out[r] = _mm512_reduce_add_ps(a[r]);
+      for (int64_t t = b; t < nb; ++t) {  // the last blocks, fewer than a step
+        // Written as (sum of u * x) - offset * (sum of x): the equivalent sum of (u - offset) * x
+        // came out wrong from GCC 12 in the -mavx512vnni set only (a 5x1 q8 matrix gave +0.244
+        // for -0.240 in one row; every other set was right), apparently vectorised as a vpdpbusd.
+        const float s1 = f16_to_f32(dw[r][t]) * x.d[t];
+        int32_t xs = 0;
+        for (int j = 0; j < kBlock; ++j) xs += x.q[t * kBlock + j];
+        out[r] += q8 ? QDot<Scalar>::q8(u[r], x.q, &s1, t, t + 1) - s1 * float(128 * xs)
+                     : QDot<Scalar>::q4(u[r], x.q, &s1, t, t + 1) - s1 * float(8 * xs);
+      }
     }
-  }
-  static float q8_tail(const uint8_t* u, const int8_t* x, const float* s, int64_t b, int64_t b1) {
-    return QDot<Scalar>::q8(u, x, s, b, b1);
   }
 };
 #endif
@@ -326,26 +340,6 @@ struct QDot<Vec<xsimd::fma3<xsimd::avx2>>> {
 };
 #endif
 
-// Four rows u[r] with their own combined scales s[r]: acc[r] += their block products. Sets with a
-// wide integer dot product load each block of x once for the four rows instead.
-template <class U>
-struct QRows4 {
-  static void run(bool q8, const uint8_t* const u[4], const int8_t* x, const float* const s[4],
-                  int64_t b0, int64_t b1, float acc[4]) {
-    for (int r = 0; r < 4; ++r)
-      acc[r] += q8 ? QDot<U>::q8(u[r], x, s[r], b0, b1) : QDot<U>::q4(u[r], x, s[r], b0, b1);
-  }
-};
-#if defined(__AVX512BW__)
-template <>
-struct QRows4<Vec<xsimd::avx512bw>> {
-  static void run(bool q8, const uint8_t* const u[4], const int8_t* x, const float* const s[4],
-                  int64_t b0, int64_t b1, float acc[4]) {
-    QDot<Vec<xsimd::avx512bw>>::rows4(q8, u, x, s, b0, b1, acc);
-  }
-};
-#endif
-
 // The combined scales s[b - b0] = weight scale * activation scale of one row's blocks [b0, b1),
 // vectorised over blocks; returns the row's share of the offset term, sum_b d_w[b] * x.sum[b].
 template <class V>
@@ -367,40 +361,51 @@ float block_scales(const uint16_t* dw, const QuantizedX& x, int64_t b0, int64_t 
   return corr;
 }
 
-// q8/q4 rows [m0, m1), four at a time (then one by one): blocks in segments whose combined
-// scales fit on the stack. The weights' storage offset (128 for q8, 8 for q4) comes back out as
-// offset * corr.
+// One q8/q4 row's dot product with x, blocks in segments whose combined scales fit on the stack.
+// The weights' storage offset (128 for q8, 8 for q4) comes back out as offset * corr.
 template <class V>
-void gemv_quantized(float* y, const Matrix& W, const QuantizedX& x, const float* bias, int64_t m0,
-                    int64_t m1) {
+float row_dot(const Matrix& W, int64_t m, const QuantizedX& x) {
   constexpr int64_t kSeg = 256;
   const int64_t nb = W.blocks();
   const bool q8 = W.type == WeightType::q8;
-  const float offset = q8 ? 128.0f : 8.0f;
-  float s[4][kSeg];
+  const uint8_t* u = W.row<uint8_t>(m);
+  float s[kSeg];
+  float acc = 0.0f, corr = 0.0f;
+  for (int64_t b0 = 0; b0 < nb; b0 += kSeg) {
+    const int64_t b1 = std::min(nb, b0 + kSeg);
+    corr += block_scales<V>(W.scales + m * nb, x, b0, b1, s);
+    acc += q8 ? QDot<V>::q8(u, x.q, s, b0, b1) : QDot<V>::q4(u, x.q, s, b0, b1);
+  }
+  return acc - (q8 ? 128.0f : 8.0f) * corr;
+}
+
+// Rows m..m+3 of a q8/q4 matrix: one by one, unless the set reads x once for the four.
+template <class U>
+struct QRows4 {
+  static void run(const Matrix& W, int64_t m, const QuantizedX& x, float out[4]) {
+    for (int r = 0; r < 4; ++r) out[r] = row_dot<U>(W, m + r, x);
+  }
+};
+#if defined(__AVX512BW__)
+template <>
+struct QRows4<Vec<xsimd::avx512bw>> {
+  static void run(const Matrix& W, int64_t m, const QuantizedX& x, float out[4]) {
+    QDot<Vec<xsimd::avx512bw>>::rows4(W, m, x, out);
+  }
+};
+#endif
+
+// q8/q4 rows [m0, m1), four at a time, then one by one.
+template <class V>
+void gemv_quantized(float* y, const Matrix& W, const QuantizedX& x, const float* bias, int64_t m0,
+                    int64_t m1) {
   int64_t m = m0;
   for (; m + 4 <= m1; m += 4) {
-    const uint8_t* u[4];
-    const float* sr[4];
-    float acc[4] = {}, corr[4] = {};
-    for (int r = 0; r < 4; ++r) u[r] = W.row<uint8_t>(m + r), sr[r] = s[r];
-    for (int64_t b0 = 0; b0 < nb; b0 += kSeg) {
-      const int64_t b1 = std::min(nb, b0 + kSeg);
-      for (int r = 0; r < 4; ++r) corr[r] += block_scales<V>(W.scales + (m + r) * nb, x, b0, b1, s[r]);
-      QRows4<V>::run(q8, u, x.q, sr, b0, b1, acc);
-    }
-    for (int r = 0; r < 4; ++r) y[m + r] = acc[r] - offset * corr[r] + (bias ? bias[m + r] : 0.0f);
+    float d[4];
+    QRows4<V>::run(W, m, x, d);
+    for (int r = 0; r < 4; ++r) y[m + r] = d[r] + (bias ? bias[m + r] : 0.0f);
   }
-  for (; m < m1; ++m) {
-    const uint8_t* u = W.row<uint8_t>(m);
-    float acc = 0.0f, corr = 0.0f;
-    for (int64_t b0 = 0; b0 < nb; b0 += kSeg) {
-      const int64_t b1 = std::min(nb, b0 + kSeg);
-      corr += block_scales<V>(W.scales + m * nb, x, b0, b1, s[0]);
-      acc += q8 ? QDot<V>::q8(u, x.q, s[0], b0, b1) : QDot<V>::q4(u, x.q, s[0], b0, b1);
-    }
-    y[m] = acc - offset * corr + (bias ? bias[m] : 0.0f);
-  }
+  for (; m < m1; ++m) y[m] = row_dot<V>(W, m, x) + (bias ? bias[m] : 0.0f);
 }
 
 template <class V>
