@@ -120,6 +120,14 @@ void dequantize_row(const Matrix& m, int64_t r, float* out) {
   }
 }
 
+// Round to nearest, ties to even, as std::nearbyint in the default rounding mode, for |v| < 2^22:
+// adding and taking off 1.5 * 2^23 leaves no fraction bits. Unlike nearbyint (a libm call at the
+// baseline ISA) it inlines and vectorises; decode quantizes every projection's input with it.
+inline float round_even(float v) {
+  constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23
+  return (v + kMagic) - kMagic;  // (no -ffast-math here: the compiler keeps both roundings)
+}
+
 void quantize_x(const float* x, int64_t cols, const simd::QuantizedX& out) {
   const int64_t kp = simd::padded_cols(cols);
   for (int64_t b = 0; b * kBlock < kp; ++b) {
@@ -129,7 +137,7 @@ void quantize_x(const float* x, int64_t cols, const simd::QuantizedX& out) {
     const float d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
     int sum = 0;
     for (int64_t j = j0; j < j0 + kBlock; ++j) {
-      const int q = j < j1 ? std::clamp(int(std::nearbyint(x[j] * id)), -127, 127) : 0;
+      const int q = j < j1 ? std::clamp(int(round_even(x[j] * id)), -127, 127) : 0;
       out.q[j] = int8_t(q);
       sum += q;
     }

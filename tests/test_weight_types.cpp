@@ -217,6 +217,29 @@ TEST(Conversion, BlockQuantizationError) {
     }
 }
 
+// The activation quantization rounds x / scale to nearest with ties to even (std::nearbyint),
+// including exact ties, and pads the last block with zeros.
+TEST(Conversion, ActivationQuantizationRoundsToNearestEven) {
+  Rng rng(35);
+  for (int K : {1, 31, 32, 70}) {
+    std::vector<float> x = rng.vec(size_t(K), -3, 3);
+    x[0] = 127.0f;                                    // block 0's scale is exactly 1
+    for (int j = 1; j < std::min(K, 32); j += 3) x[j] = float(j % 9) - 4.5f;  // ties
+    XqBuffer b(K);
+    detail::quantize_x(x.data(), K, b.view());
+    for (int64_t blk = 0; blk < simd::padded_cols(K) / simd::kBlock; ++blk) {
+      float amax = 0.0f;
+      for (int j = int(blk) * simd::kBlock; j < std::min<int>(K, int(blk + 1) * simd::kBlock); ++j)
+        amax = std::max(amax, std::fabs(x[j]));
+      const float d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
+      ASSERT_EQ(b.d[blk], d);
+      for (int j = int(blk) * simd::kBlock; j < int(blk + 1) * simd::kBlock; ++j)
+        ASSERT_EQ(int(b.q[j]), j < K ? int(std::nearbyint(x[j] * id)) : 0) << "K=" << K << " j=" << j;
+    }
+    if (K > 2) EXPECT_EQ(int(b.q[1]), -4);  // -3.5 -> -4 (even), not -3
+  }
+}
+
 // Values a type cannot hold are refused (the row is named), never clipped or turned into inf.
 TEST(Conversion, UnrepresentableValuesAreRefused) {
   std::vector<float> W(64, 0.5f);
