@@ -26,6 +26,7 @@ struct mamba_session {
 };
 struct mamba_sampler {
   mamba::Sampler sampler;
+  int32_t vocab_size = 0;  // for accept()'s range check
 };
 struct mamba_tokenizer {
   std::shared_ptr<const mamba::Tokenizer> tokenizer;
@@ -156,6 +157,20 @@ mamba_status mamba_model_load(const char* dir, mamba_model** out) {
   });
 }
 
+mamba_status mamba_model_load_as(const char* dir, const char* weight_type, mamba_model** out) {
+  return guard(__func__, [&](const char* fn) {
+    MAMBA_C_REQUIRE(dir);
+    MAMBA_C_REQUIRE(out);
+    mamba::LoadOptions options;
+    if (weight_type) {
+      auto type = mamba::parse_weight_type(weight_type);
+      if (!type.ok()) return fail(MAMBA_ERR_INVALID_ARGUMENT, std::string(fn) + ": " + type.message());
+      options.weights = *type;
+    }
+    return new_handle(mamba::Model::load(dir, options), MAMBA_ERR_LOAD, out);
+  });
+}
+
 void mamba_model_free(mamba_model* model) { delete model; }
 
 mamba_status mamba_model_vocab_size(const mamba_model* model, int32_t* out) {
@@ -268,7 +283,8 @@ mamba_status mamba_session_load_state(mamba_session* session, const void* src, s
 
 mamba_sampler_params mamba_sampler_params_default(void) {
   const mamba::SamplerParams p;
-  return mamba_sampler_params{p.temperature, p.top_k, p.top_p, p.seed};
+  return mamba_sampler_params{p.temperature, p.top_k, p.top_p, p.min_p, p.repetition_penalty,
+                              p.repeat_last_n, p.seed};
 }
 
 mamba_status mamba_sampler_create(int32_t vocab_size, const mamba_sampler_params* params,
@@ -280,8 +296,13 @@ mamba_status mamba_sampler_create(int32_t vocab_size, const mamba_sampler_params
     p.temperature = c.temperature;
     p.top_k = c.top_k;
     p.top_p = c.top_p;
+    p.min_p = c.min_p;
+    p.repetition_penalty = c.repetition_penalty;
+    p.repeat_last_n = c.repeat_last_n;
     p.seed = c.seed;
-    return new_handle(mamba::Sampler::create(vocab_size, p), MAMBA_ERR_INVALID_ARGUMENT, out);
+    const mamba_status st = new_handle(mamba::Sampler::create(vocab_size, p), MAMBA_ERR_INVALID_ARGUMENT, out);
+    if (st == MAMBA_OK) (*out)->vocab_size = vocab_size;
+    return st;
   });
 }
 
@@ -291,6 +312,18 @@ mamba_status mamba_sampler_sample(mamba_sampler* sampler, const float* logits, i
     MAMBA_C_REQUIRE(logits);
     MAMBA_C_REQUIRE(out_id);
     *out_id = sampler->sampler.sample(logits);
+    return MAMBA_OK;
+  });
+}
+
+mamba_status mamba_sampler_accept(mamba_sampler* sampler, int32_t id) {
+  return guard(__func__, [&](const char* fn) {
+    MAMBA_C_REQUIRE(sampler);
+    if (id < 0 || id >= sampler->vocab_size)
+      return fail(MAMBA_ERR_INVALID_ARGUMENT,
+                  std::string(fn) + ": id " + std::to_string(id) + " is outside the vocabulary [0, " +
+                      std::to_string(sampler->vocab_size) + ")");
+    sampler->sampler.accept(id);
     return MAMBA_OK;
   });
 }

@@ -180,6 +180,48 @@ static void test_tokenizer(void) {
   mamba_tokenizer_free(tok);
 }
 
+/* Every weight type loads and generates; sampling with min-p and a repetition penalty over
+ * accepted ids picks ids in range and, seeded, repeats itself exactly. */
+static void test_weight_types_and_penalty(void) {
+  const char* types[] = {"f32", "bf16", "f16", "q8", "q4", NULL};
+  for (int t = 0; types[t]; ++t) {
+    mamba_model* model = NULL;
+    mamba_session* s = NULL;
+    CHECK_STATUS(mamba_model_load_as(FIXTURE, types[t], &model), MAMBA_OK);
+    CHECK_STATUS(mamba_session_create(model, NULL, &s), MAMBA_OK);
+    if (!s) { mamba_model_free(model); continue; }
+    int32_t runs[2][16];
+    for (int run = 0; run < 2; ++run) {
+      mamba_sampler_params p = mamba_sampler_params_default();
+      mamba_sampler* sampler = NULL;
+      const int32_t prompt[3] = {1, 2, 3};
+      const float* logits = NULL;
+      size_t n = 0;
+      p.temperature = 0.8f;
+      p.min_p = 0.05f;
+      p.repetition_penalty = 1.3f;
+      p.repeat_last_n = 8;
+      p.seed = 7;
+      CHECK_STATUS(mamba_sampler_create(512, &p, &sampler), MAMBA_OK);
+      CHECK_STATUS(mamba_session_reset(s), MAMBA_OK);
+      CHECK_STATUS(mamba_session_prefill(s, prompt, 3, &logits, &n), MAMBA_OK);
+      for (int i = 0; i < 3; ++i) CHECK_STATUS(mamba_sampler_accept(sampler, prompt[i]), MAMBA_OK);
+      for (int i = 0; i < 16 && logits; ++i) {
+        int32_t id = -1;
+        CHECK_STATUS(mamba_sampler_sample(sampler, logits, &id), MAMBA_OK);
+        CHECK(id >= 0 && id < 512);
+        runs[run][i] = id;
+        CHECK_STATUS(mamba_sampler_accept(sampler, id), MAMBA_OK);
+        CHECK_STATUS(mamba_session_step(s, id, &logits, &n), MAMBA_OK);
+      }
+      mamba_sampler_free(sampler);
+    }
+    CHECK(memcmp(runs[0], runs[1], sizeof runs[0]) == 0);
+    mamba_session_free(s);
+    mamba_model_free(model);
+  }
+}
+
 /* Failures that must come back as codes with messages, never crashes. */
 static void test_errors(const mamba_model* model) {
   mamba_model* missing = NULL;
@@ -240,7 +282,16 @@ static void test_errors(const mamba_model* model) {
   params = mamba_sampler_params_default();
   CHECK_STATUS(mamba_sampler_create(512, &params, &sampler), MAMBA_OK);
   CHECK_STATUS(mamba_sampler_sample(sampler, NULL, &id), MAMBA_ERR_NULL_ARGUMENT);
+  CHECK_STATUS(mamba_sampler_accept(sampler, 512), MAMBA_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(mamba_last_error(), "512") != NULL);
+  CHECK_STATUS(mamba_sampler_accept(sampler, -1), MAMBA_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(mamba_sampler_accept(NULL, 0), MAMBA_ERR_NULL_ARGUMENT);
   mamba_sampler_free(sampler);
+
+  CHECK_STATUS(mamba_model_load_as(FIXTURE, "q9", &missing), MAMBA_ERR_INVALID_ARGUMENT);
+  CHECK(missing == NULL);
+  CHECK(strstr(mamba_last_error(), "q9") != NULL);
+  CHECK_STATUS(mamba_model_load_as(NULL, "q8", &missing), MAMBA_ERR_NULL_ARGUMENT);
 
   CHECK(strcmp(mamba_status_name(MAMBA_ERR_BUFFER_TOO_SMALL), "MAMBA_ERR_BUFFER_TOO_SMALL") == 0);
   CHECK(mamba_status_name((mamba_status)99) != NULL);
@@ -258,6 +309,7 @@ int main(void) {
   CHECK(vocab == 512);
 
   test_greedy(model, &e);
+  test_weight_types_and_penalty();
   test_state_blob(model);
   test_tokenizer();
   test_errors(model);

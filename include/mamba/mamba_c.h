@@ -50,6 +50,10 @@ typedef struct mamba_tokenizer mamba_tokenizer;
 /* Loads a Hugging Face checkpoint directory (config.json + model.safetensors or shards), fp32
  * weights. */
 mamba_status mamba_model_load(const char* dir, mamba_model** out);
+/* The same with the weights held as weight_type: "f32", "bf16", "f16", "q8" or "q4" (README
+ * "Weight types"; converted at load); NULL means "f32". An unknown name is
+ * MAMBA_ERR_INVALID_ARGUMENT. */
+mamba_status mamba_model_load_as(const char* dir, const char* weight_type, mamba_model** out);
 void mamba_model_free(mamba_model* model);
 mamba_status mamba_model_vocab_size(const mamba_model* model, int32_t* out);
 
@@ -93,18 +97,26 @@ mamba_status mamba_session_load_state(mamba_session* session, const void* src, s
 /* --- sampler ---------------------------------------------------------------------------------- */
 
 typedef struct mamba_sampler_params {
-  float temperature; /* 0: greedy (argmax) */
-  int32_t top_k;     /* 0: all tokens */
-  float top_p;       /* 1: no nucleus cut */
+  float temperature;        /* 0: greedy (argmax) */
+  int32_t top_k;            /* 0: all tokens */
+  float top_p;              /* 1: no nucleus cut */
+  float min_p;              /* drop tokens less likely than min_p * the most likely; 0: off */
+  float repetition_penalty; /* over the last repeat_last_n accepted ids (HF's rule); 1: off */
+  int32_t repeat_last_n;
   uint64_t seed;
 } mamba_sampler_params;
 
-/* Greedy: temperature 0, top_k 0, top_p 1, seed 0. Passing NULL params means the same. */
+/* Greedy: temperature 0, top_k 0, top_p 1, min_p 0, repetition_penalty 1 (repeat_last_n 64),
+ * seed 0. Passing NULL params means the same. Start from this and change fields, so code keeps
+ * working when fields are added. */
 mamba_sampler_params mamba_sampler_params_default(void);
 mamba_status mamba_sampler_create(int32_t vocab_size, const mamba_sampler_params* params,
                                   mamba_sampler** out);
 /* Picks an id from logits [vocab_size] (as prefill/step return them). Allocates nothing. */
 mamba_status mamba_sampler_sample(mamba_sampler* sampler, const float* logits, int32_t* out_id);
+/* Records an id of the sequence (prompt ids and each generated one) for the repetition penalty.
+ * An id outside [0, vocab_size) is MAMBA_ERR_INVALID_ARGUMENT. Allocates nothing. */
+mamba_status mamba_sampler_accept(mamba_sampler* sampler, int32_t id);
 void mamba_sampler_free(mamba_sampler* sampler);
 
 /* --- tokenizer -------------------------------------------------------------------------------- */
