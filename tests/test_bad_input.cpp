@@ -826,8 +826,8 @@ TEST(BadTokens, StepOutOfRange) {
 // 12. The command-line tools.
 
 
-std::string generate() { return bin_dir() + "/mamba-generate"; }
-std::string logits() { return bin_dir() + "/mamba-logits"; }
+std::string generate() { return program("mamba-generate"); }
+std::string logits() { return program("mamba-logits"); }
 
 // Must exit non-zero (normally, not by a signal) with `parts` in its stderr.
 #define EXPECT_TOOL_FAILS(r, ...)                        \

@@ -37,7 +37,7 @@ TEST(DefaultModel, PerplexityMatchesTheTrainingEvaluation) {
   const auto& ex = card.at("excerpt");
   const double want = ex.at("mean_nll").get<double>();
   const std::string out =
-      run(bin_dir() + "/mamba-perplexity -m " + model_dir() + " --ids-u16 " + data_dir() +
+      run(program("mamba-perplexity") + " -m " + model_dir() + " --ids-u16 " + data_dir() +
           "/tokenizer/austen_novels.neox20b.u16le --begin-fraction 0.95 --count " +
           std::to_string(ex.at("ids").get<int>()) + " --window " +
           std::to_string(ex.at("window").get<int>()) + " 2>&1");
@@ -58,10 +58,10 @@ TEST(DefaultModel, PerplexityOfTextEqualsThatOfItsIds) {
     in.read(text.data(), std::streamsize(text.size()));
     std::ofstream(file) << text;
   }
-  std::string ids = run(bin_dir() + "/mamba-tokenize -m " + model_dir() + " -f " + file);
+  std::string ids = run(program("mamba-tokenize") + " -m " + model_dir() + " -f " + file);
   while (!ids.empty() && (ids.back() == '\n' || ids.back() == ' ')) ids.pop_back();
-  const std::string a = run(bin_dir() + "/mamba-perplexity -f " + file + " 2>&1");
-  const std::string b = run(bin_dir() + "/mamba-perplexity --ids " + ids + " 2>&1");
+  const std::string a = run(program("mamba-perplexity") + " -f " + file + " 2>&1");
+  const std::string b = run(program("mamba-perplexity") + " --ids " + ids + " 2>&1");
   ASSERT_NE(a.find("mean NLL: "), std::string::npos) << a;
   EXPECT_EQ(a, b);
   std::remove(file.c_str());
@@ -69,7 +69,7 @@ TEST(DefaultModel, PerplexityOfTextEqualsThatOfItsIds) {
 
 TEST(DefaultModel, MainJobWritesEnglish) {
   const std::string text =
-      run(bin_dir() + "/mamba-generate -p 'It is a truth universally acknowledged' -n 40 "
+      run(program("mamba-generate") + " -p 'It is a truth universally acknowledged' -n 40 "
                       "--temp 0 2>/dev/null");
   ASSERT_GT(text.size(), 60u) << text;
   size_t letters = 0, spaces = 0;

@@ -314,7 +314,7 @@ TEST(Tools, LogitsMatchFixtureForEveryDecodeFrom) {
   const auto want = e.f32("prefill_logits");
   const std::string out = ::testing::TempDir() + "/mamba_logits_test.npy";
   for (size_t k : {size_t(0), size_t(1), size_t(7), ids.size()}) {
-    const std::string cmd = bin_dir() + "/mamba-logits -m " + fixture_dir("mamba1-tiny") +
+    const std::string cmd = program("mamba-logits") + " -m " + fixture_dir("mamba1-tiny") +
                             " --ids " + join(ids) + " --decode-from " + std::to_string(k) +
                             " --chunk 4 -t 2 --out " + out;
     ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
@@ -329,7 +329,7 @@ TEST(Tools, LogitsMatchFixtureForEveryDecodeFrom) {
 
 TEST(Tools, GenerateGreedyIds) {
   const Expected e("mamba1-tiny");
-  const std::string cmd = bin_dir() + "/mamba-generate -m " + fixture_dir("mamba1-tiny") +
+  const std::string cmd = program("mamba-generate") + " -m " + fixture_dir("mamba1-tiny") +
                           " --ids " + join(e.ids("input_ids")) + " -n 16 --temp 0";
   std::FILE* p = popen(cmd.c_str(), "r");
   ASSERT_TRUE(p);

@@ -92,14 +92,22 @@ TEST(GpuMath, Bf16RoundsToNearestEven) {
   EXPECT_EQ(gpu::bf16_bits(-2.5f), 0xc020);
 }
 
+// GCC 12's C++ has _Float16 on x86 only; on aarch64 its __fp16 is the same IEEE binary16.
+#if defined(__aarch64__)
+using CompilerHalf = __fp16;
+#else
+using CompilerHalf = _Float16;
+#endif
+
 TEST(GpuMath, F16MatchesTheCompilersHalf) {
-  // GCC's _Float16 conversion (round to nearest even, subnormals, overflow to inf) is the oracle.
+  // The compiler's half conversion (round to nearest even, subnormals, overflow to inf) is the
+  // oracle.
   int checked = 0;
   for (uint64_t u = 0; u < (uint64_t(1) << 32); u += 997) {  // ~4.3M patterns
     float f;
     const uint32_t bits = uint32_t(u);
     std::memcpy(&f, &bits, 4);
-    const _Float16 h = static_cast<_Float16>(f);
+    const CompilerHalf h = static_cast<CompilerHalf>(f);
     uint16_t want;
     std::memcpy(&want, &h, 2);
     const uint16_t got = gpu::f16_bits(f);

@@ -9,8 +9,10 @@
 namespace mamba::test {
 namespace {
 
-std::string demo() { return bin_dir() + "/mamba-jetson-demo -t 1 -m " + fixture_dir("mamba1-tiny") +
-                            " --tokenizer " + tokenizer_data("mamba-130m-hf"); }
+std::string demo() {
+  return program("mamba-jetson-demo") + " -t 1 -m " + fixture_dir("mamba1-tiny") +
+         " --tokenizer " + tokenizer_data("mamba-130m-hf");
+}
 
 std::vector<std::string> lines(const std::string& s) {
   std::vector<std::string> out;
@@ -49,7 +51,7 @@ TEST(JetsonDemo, GreedyTextEqualsGenerate) {
   const auto got = lines(r.out);
   ASSERT_EQ(got.size(), prompts.size()) << r.out;
   for (size_t i = 0; i < prompts.size(); ++i) {
-    RunResult g = run(dir, bin_dir() + "/mamba-generate -t 1 -m " + fixture_dir("mamba1-tiny") +
+    RunResult g = run(dir, program("mamba-generate") + " -t 1 -m " + fixture_dir("mamba1-tiny") +
                                " --tokenizer " + tokenizer_data("mamba-130m-hf") + " -p '" +
                                prompts[i] + "' -n 20 --ignore-eos");
     ASSERT_EQ(g.exit_code, 0) << g.err;
@@ -98,7 +100,7 @@ TEST(JetsonDemo, RefusesAnExceededBudgetAndBadFlags) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_HAS_ALL(r.err, "turn 2: prompt token id 936 at position 0", "outside the model's vocabulary");
   EXPECT_EQ(lines(r.out).size(), 2u) << r.out;
-  r = run(dir, bin_dir() + "/mamba-jetson-demo -m " + fixture_dir("mamba1-tiny"), "The\n");
+  r = run(dir, program("mamba-jetson-demo") + " -m " + fixture_dir("mamba1-tiny"), "The\n");
   EXPECT_EQ(r.exit_code, 1);  // no tokenizer in the fixture directory
   EXPECT_HAS_ALL(r.err, "--tokenizer");
 }

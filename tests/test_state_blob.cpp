@@ -321,7 +321,7 @@ struct Cli {
   std::string model;
   RunResult gen(const std::string& args) {
     const RunResult r =
-        run(dir, bin_dir() + "/mamba-generate -t 1 -m " + model + " " + args);
+        run(dir, program("mamba-generate") + " -t 1 -m " + model + " " + args);
     EXPECT_EQ(r.exit_code, 0) << args << "\n" << r.err;
     return r;
   }
@@ -388,18 +388,18 @@ TEST(BlobCli, BadStateFilesAreRefused) {
   };
   for (const Bad& b : bad) {
     write_bytes(c.dir / "bad.state", b.bytes);
-    const RunResult r = run(c.dir, bin_dir() + "/mamba-generate -t 1 -m " + b.model +
+    const RunResult r = run(c.dir, program("mamba-generate") + " -t 1 -m " + b.model +
                                        " --load-state " + (c.dir / "bad.state") + " -n 3");
     EXPECT_EQ(r.exit_code, 1) << r.err;
     EXPECT_NE(r.err.find("mamba-generate: error: " + (c.dir / "bad.state") + ": " + b.expect), npos)
         << r.err;
     EXPECT_EQ(r.out, "");
   }
-  const RunResult missing = run(c.dir, bin_dir() + "/mamba-generate -t 1 -m " + c.model +
+  const RunResult missing = run(c.dir, program("mamba-generate") + " -t 1 -m " + c.model +
                                            " --load-state " + (c.dir / "none") + " -n 3");
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_NE(missing.err.find("cannot open"), npos) << missing.err;
-  const RunResult unwritable = run(c.dir, bin_dir() + "/mamba-generate -t 1 -m " + c.model +
+  const RunResult unwritable = run(c.dir, program("mamba-generate") + " -t 1 -m " + c.model +
                                               " --ids 1 -n 0 --save-state " + (c.dir / "no/such/dir"));
   EXPECT_EQ(unwritable.exit_code, 1);
   EXPECT_NE(unwritable.err.find("cannot create"), npos) << unwritable.err;

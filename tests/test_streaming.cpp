@@ -82,8 +82,8 @@ TEST(StreamForever, Mamba2HundredThousandTokensInConstantMemory) { stream_foreve
 // cleanly: exit status 0, the ids so far on stdout, the timings line on stderr.
 TEST(StreamForever, GenerateRunsUntilSigint) {
   ScratchDir dir;
-  const RunResult r = run(dir, "timeout --preserve-status -s INT 1 " + bin_dir() +
-                                   "/mamba-generate -m " + fixture_dir("mamba1-tiny") +
+  const RunResult r = run(dir, "timeout --preserve-status -s INT 1 " + program("mamba-generate") +
+                                   " -m " + fixture_dir("mamba1-tiny") +
                                    " --ids 1,2,3 -n -1 --ignore-eos -t 1");
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("interrupted; load:"), npos) << r.err;
@@ -95,7 +95,7 @@ TEST(StreamForever, GenerateRunsUntilSigint) {
 
 TEST(StreamForever, GenerateRefusesNBelowMinusOne) {
   ScratchDir dir;
-  const RunResult r = run(dir, bin_dir() + "/mamba-generate -m " + fixture_dir("mamba1-tiny") +
+  const RunResult r = run(dir, program("mamba-generate") + " -m " + fixture_dir("mamba1-tiny") +
                                    " --ids 1,2,3 -n -2");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("-n"), npos) << r.err;

@@ -9,10 +9,10 @@ namespace mamba::test {
 namespace {
 
 
-std::string tokenize() { return bin_dir() + "/mamba-tokenize"; }
+std::string tokenize() { return program("mamba-tokenize"); }
 // One thread: these runs are about text, and a tiny model gains nothing from a team.
-std::string generate() { return bin_dir() + "/mamba-generate -t 1"; }
-std::string logits() { return bin_dir() + "/mamba-logits -t 1"; }
+std::string generate() { return program("mamba-generate") + " -t 1"; }
+std::string logits() { return program("mamba-logits") + " -t 1"; }
 std::string neox() { return tokenizer_data("mamba-130m-hf"); }
 std::string mistral() { return tokenizer_data("mistral_v3_tokenizer.model"); }
 std::string tiny() { return fixture_dir("mamba1-tiny"); }

@@ -28,7 +28,12 @@ inline std::string data_dir() { return MAMBA_TEST_DATA; }
 inline std::string fixture_dir(const std::string& name) {
   return data_dir() + (name.find('/') == std::string::npos ? "/fixtures/" : "/") + name;
 }
-inline std::string bin_dir() { return MAMBA_BIN_DIR; }
+// The command line that runs one of the build's programs: the path, after the emulator that
+// runs the tests themselves when cross-compiled (qemu-aarch64 ...), since the kernel cannot run
+// the program directly.
+inline std::string program(const std::string& name) {
+  return MAMBA_RUN_PREFIX MAMBA_BIN_DIR "/" + name;
+}
 
 inline std::string read_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

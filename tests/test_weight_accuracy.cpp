@@ -118,7 +118,7 @@ TEST(WeightAccuracy, BundledModel) {
 TEST(WeightAccuracy, BundledModelPerplexity) {
   auto nll = [](const char* type) {
     const ScratchDir dir;
-    const RunResult r = run(dir, bin_dir() + "/mamba-perplexity -t 1 --weights " + type +
+    const RunResult r = run(dir, program("mamba-perplexity") + " -t 1 --weights " + type +
                                      " --ids-u16 " + data_dir() +
                                      "/tokenizer/austen_novels.neox20b.u16le --begin-fraction 0.95"
                                      " --count 2049 --window 1024");
