@@ -69,11 +69,7 @@ TEST_P(Determinism, CliSameSeedSameTokensAtOneAndTwoThreads) {
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, Determinism,
                          ::testing::Values("mamba1-tiny", "mamba2-tiny", "mamba2-groups2"),
-                         [](const auto& i) {
-                           std::string n = i.param;
-                           std::replace(n.begin(), n.end(), '-', '_');
-                           return n;
-                         });
+                         fixture_param_name);
 
 }  // namespace
 }  // namespace mamba::test

@@ -200,11 +200,7 @@ TEST_P(LongPrompt, TwentyThousandRepeatedTokensStayFinite) {
 
 INSTANTIATE_TEST_SUITE_P(Models, LongPrompt,
                          ::testing::Values("mamba1-tiny", "mamba2-tiny", "mamba2-groups2", "default"),
-                         [](const auto& i) {
-                           std::string n = i.param;
-                           std::replace(n.begin(), n.end(), '-', '_');
-                           return n;
-                         });
+                         fixture_param_name);
 
 }  // namespace
 }  // namespace mamba::test

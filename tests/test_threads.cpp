@@ -83,11 +83,7 @@ TEST_P(Threads, EightSessionsOnOneModelMatchSequentialRuns) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, Threads, ::testing::Values("mamba1-tiny", "mamba2-tiny"),
-                         [](const auto& i) {
-                           std::string n = i.param;
-                           std::replace(n.begin(), n.end(), '-', '_');
-                           return n;
-                         });
+                         fixture_param_name);
 
 }  // namespace
 }  // namespace mamba::test

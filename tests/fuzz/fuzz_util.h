@@ -11,7 +11,11 @@
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <memory>
 #include <string>
+#include <vector>
+
+#include "mamba/mamba.h"
 
 namespace mamba::fuzz {
 
@@ -65,6 +69,21 @@ void require_message(const S& status, const char* what) {
 [[noreturn]] inline void finding(const char* what) {
   std::fprintf(stderr, "fuzz: %s\n", what);
   std::abort();
+}
+
+// A model that loaded must run: a session (one thread, prefill chunks of `chunk` tokens) takes
+// an n-token prompt and one step, which may fail only with a message (non-finite logits).
+inline void run_briefly(const std::shared_ptr<const Model>& model, int chunk, int n) {
+  SessionLimits limits;
+  limits.n_threads = 1;
+  limits.prefill_chunk = chunk;
+  auto session = Session::create(model, limits);
+  if (!session.ok()) finding(("Session::create: " + session.message()).c_str());
+  const int V = model->config().vocab_size;
+  std::vector<int32_t> ids;
+  for (int i = 0; i < n; ++i) ids.push_back(int32_t((7 * i + 1) % V));
+  require_message((*session)->prefill(ids.data(), ids.size()), "prefill");
+  require_message((*session)->step(int32_t(n % V)), "step");
 }
 
 }  // namespace mamba::fuzz
