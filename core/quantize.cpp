@@ -137,7 +137,8 @@ void quantize_x(const float* x, int64_t cols, const simd::QuantizedX& out) {
       out.d[b] = out.sum[b] = std::numeric_limits<float>::quiet_NaN();
       continue;
     }
-    const float d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
+    float d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
+    if (std::isinf(id)) d = id = 0.0f;  // |x| < ~1e-36, 1/d overflows (0 * inf would be NaN): zero
     int sum = 0;
     for (int64_t j = j0; j < j0 + kBlock; ++j) {
       const int q = j < j1 ? std::clamp(int(std::nearbyint(x[j] * id)), -127, 127) : 0;
