@@ -94,6 +94,9 @@ TEST(GpuMath, Bf16RoundsToNearestEven) {
 
 TEST(GpuMath, F16MatchesTheCompilersHalf) {
   // GCC's _Float16 conversion (round to nearest even, subnormals, overflow to inf) is the oracle.
+#if !defined(__FLT16_MAX__)
+  GTEST_SKIP() << "this compiler has no _Float16 on this target (Clang 14 on x86-64); GCC has";
+#else
   int checked = 0;
   for (uint64_t u = 0; u < (uint64_t(1) << 32); u += 997) {  // ~4.3M patterns
     float f;
@@ -121,6 +124,7 @@ TEST(GpuMath, F16MatchesTheCompilersHalf) {
   EXPECT_EQ(gpu::f16_bits(0x1p-24f), 0x0001);
   EXPECT_EQ(gpu::f16_bits(0x1p-25f), 0x0000);  // tie: to even (zero)
   EXPECT_EQ(gpu::f16_bits(0x1.8p-25f), 0x0001);
+#endif
 }
 
 TEST(GpuMath, ScalarFunctionsMatchTheCpuKernels) {
