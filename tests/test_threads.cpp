@@ -17,20 +17,13 @@
 #include <vector>
 
 #include "mamba/mamba.h"
+#include "tests/sanitizer.h"
 #include "tests/test_util.h"
-
-#if defined(__SANITIZE_THREAD__)
-#define MAMBA_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define MAMBA_TSAN 1
-#endif
-#endif
 
 namespace mamba::test {
 namespace {
 
-#ifdef MAMBA_TSAN
+#ifdef MAMBA_TEST_TSAN
 constexpr int kSessionThreads = 1;
 #else
 constexpr int kSessionThreads = 2;
