@@ -32,9 +32,12 @@ struct TestMatrix {
   std::vector<float> deq;  // [rows, cols]
   TestMatrix(WeightType type, const std::vector<float>& src, int64_t rows, int64_t cols) {
     m = Matrix{type, rows, cols};
-    mem.assign(m.bytes() + 1, 0);  // +1: the data starts one byte in, unaligned
+    mem.assign(m.bytes() + 2, 0);  // +1: the data starts one byte in, unaligned
     m.data = mem.data() + 1;
-    if (m.quantized()) m.scales = reinterpret_cast<const uint16_t*>(mem.data() + 1 + rows * m.row_bytes());
+    // The f16 scales keep their alignment (as in a Model, where they follow whole rows): the next
+    // even byte after the rows.
+    if (m.quantized())
+      m.scales = reinterpret_cast<const uint16_t*>(mem.data() + ((1 + rows * m.row_bytes() + 1) & ~int64_t(1)));
     if (type != WeightType::q8 && type != WeightType::q4) {
       // 16-bit and fp32 rows need their natural alignment: start at an even offset past the base.
       m.data = mem.data();
