@@ -21,6 +21,17 @@ using platform::fail;
 
 namespace {
 
+// "[r, c]" of flat element i of a row-major tensor of `shape`.
+std::string index_str(const std::vector<int64_t>& shape, int64_t i) {
+  std::string s;
+  for (size_t k = shape.size(); k-- > 0;) {
+    const int64_t d = std::max<int64_t>(shape[k], 1);
+    s = std::to_string(i % d) + (s.empty() ? "" : ", ") + s;
+    i /= d;
+  }
+  return "[" + s + "]";
+}
+
 class Binder {
  public:
   Binder(detail::Weights& w) : w_(w), ck_(*w.checkpoint) {}
@@ -38,6 +49,13 @@ class Binder {
     if (t->dtype != DType::F32 && t->dtype != DType::F16 && t->dtype != DType::BF16)
       fail(*t->file, ": tensor '", name, "' has dtype ", detail::dtype_name(t->dtype),
            "; weights must be F32, F16 or BF16");
+    // Non-finite weights are refused (README "Hardening"): one NaN would make every logit NaN.
+    if (const int64_t i = detail::first_non_finite(*t); i >= 0) {
+      float v;
+      detail::to_f32(*t, size_t(i), 1, &v);
+      fail(*t->file, ": tensor '", name, "' element ", i, " (", index_str(t->shape, i), ") is ",
+           std::isnan(v) ? "NaN" : v > 0 ? "+inf" : "-inf", "; weights must be finite");
+    }
     return *t;
   }
 

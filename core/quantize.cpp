@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <cstring>
 #include <vector>
 
@@ -133,8 +134,19 @@ void quantize_x(const float* x, int64_t cols, const simd::QuantizedX& out) {
   for (int64_t b = 0; b * kBlock < kp; ++b) {
     const int64_t j0 = b * kBlock, j1 = std::min<int64_t>(cols, j0 + kBlock);
     float amax = 0.0f;
-    for (int64_t j = j0; j < j1; ++j) amax = std::max(amax, std::fabs(x[j]));
-    const float d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
+    bool finite = true;
+    for (int64_t j = j0; j < j1; ++j) {
+      amax = std::max(amax, std::fabs(x[j]));
+      finite &= std::isfinite(x[j]);
+    }
+    if (!finite) {  // an activation overflowed: no int8 stands for it (converting it would be
+      // undefined); a NaN scale carries it into the product, whose logits the session reports.
+      std::fill(out.q + j0, out.q + j0 + kBlock, int8_t(0));
+      out.d[b] = out.sum[b] = std::numeric_limits<float>::quiet_NaN();
+      continue;
+    }
+    float d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
+    if (std::isinf(id)) d = id = 0.0f;  // |x| < ~1e-36, 1/d overflows (0 * inf would be NaN): zero
     int sum = 0;
     for (int64_t j = j0; j < j0 + kBlock; ++j) {
       const int q = j < j1 ? std::clamp(int(round_even(x[j] * id)), -127, 127) : 0;

@@ -204,6 +204,24 @@ const TensorView* Checkpoint::find(const std::string& name) const {
   return it == index_.end() ? nullptr : it->second;
 }
 
+int64_t first_non_finite(const TensorView& t) {
+  const size_t n = size_t(t.numel());
+  auto scan = [&](auto stored, auto exponent) -> int64_t {  // all exponent bits set: inf or NaN
+    for (size_t i = 0; i < n; ++i) {
+      std::memcpy(&stored, t.data + i * sizeof(stored), sizeof(stored));
+      if ((stored & exponent) == exponent) return int64_t(i);
+    }
+    return -1;
+  };
+  switch (t.dtype) {
+    case DType::F32: return scan(uint32_t(), uint32_t(0x7f800000u));
+    case DType::F64: return scan(uint64_t(), uint64_t(0x7ff0000000000000u));
+    case DType::F16: return scan(uint16_t(), uint16_t(0x7c00u));
+    case DType::BF16: return scan(uint16_t(), uint16_t(0x7f80u));
+    default: return -1;
+  }
+}
+
 void to_f32(const TensorView& t, float* dst) { to_f32(t, 0, size_t(t.numel()), dst); }
 
 void to_f32(const TensorView& t, size_t first, size_t n, float* dst) {

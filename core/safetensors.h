@@ -77,6 +77,9 @@ class Checkpoint {
   bool mapped_ = true;  // false: the caller's bytes (load_from_memory)
 };
 
+// Index of the first NaN or infinite element of a float tensor (F32, F16, BF16, F64), or -1; -1
+// for other dtypes. Reads the bit patterns only.
+int64_t first_non_finite(const TensorView& t);
 // Widens any float tensor to fp32 (dst holds numel() floats). Throws LoadError for other dtypes.
 void to_f32(const TensorView& t, float* dst);
 // The same for elements [first, first + n) of the flattened tensor.

@@ -3,9 +3,11 @@
 #include "mamba/session.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <string>
 #include <type_traits>
 
 #include "core/linear.h"
@@ -52,6 +54,7 @@ struct Session::Buffers {
   detail::GemmScratch* gemm = nullptr;     // [n_threads]
   float** tiles = nullptr;                 // [n_threads] dequantized weight tiles
   simd::QuantizedX xq;                     // the activation row of a q8/q4 matvec
+  int nonfinite_layer = -1;  // debug builds: the first layer whose output had a non-finite value
 
   const LayerState* slot_states(int slot) const { return states + size_t(slot) * shape.n_layer; }
   float* slot_logits(int slot) const { return logits + size_t(slot) * shape.vocab_size; }
@@ -59,6 +62,12 @@ struct Session::Buffers {
 static_assert(std::is_trivially_destructible_v<Session::Buffers>, "lives in the block, never destroyed");
 
 namespace {
+
+int64_t first_non_finite(const float* x, size_t n) {
+  for (size_t i = 0; i < n; ++i)
+    if (!std::isfinite(x[i])) return int64_t(i);
+  return -1;
+}
 
 // The first kAlign bytes of a session's block: who frees it. The Session object follows.
 struct BlockHeader {
@@ -324,6 +333,9 @@ void Session::forward(const int32_t* ids, int n, int slot, const int32_t* slots,
     else
       detail::mamba2_mixer(c, w.mamba2_layers[size_t(l)], ctx, b.m2, seq, b.xn, b.out, tap);
     for (int64_t i = 0; i < n * dm; ++i) b.resid[i] += b.out[i];
+#ifndef NDEBUG  // debug builds find where a non-finite value appeared (README "Hardening")
+    if (b.nonfinite_layer < 0 && first_non_finite(b.resid, size_t(n * dm)) >= 0) b.nonfinite_layer = l;
+#endif
     tap("hidden", b.resid, n, dm, dm);
   }
   tap.layer = -1;
@@ -346,6 +358,22 @@ void Session::forward(const int32_t* ids, int n, int slot, const int32_t* slots,
   b.n_past[slot] += n;
 }
 
+// Non-finite logits are reported, never returned (README "Hardening"): `what` failed because
+// slot `slot`'s logits `x` [n] (rows of vocab floats) hold a NaN or an infinity.
+Status Session::check_finite(const char* what, int slot, const float* x, size_t n) const {
+  const int64_t i = first_non_finite(x, n);
+  if (i < 0) return Status();
+  const int64_t V = model_->config().vocab_size;
+  std::string msg = std::string(what) + ": non-finite logits after token " +
+                    std::to_string(buf_->n_past[slot]) + " of slot " + std::to_string(slot) +
+                    " (logit " + std::to_string(i % V) + " is " +
+                    (std::isnan(x[i]) ? "nan" : x[i] > 0 ? "+inf" : "-inf") + ")";
+  if (buf_->nonfinite_layer >= 0)
+    msg += "; the residual stream first turned non-finite in layer " +
+           std::to_string(buf_->nonfinite_layer);
+  return Status::error(msg + "; the slot's state is kept: reset() or load_state() it to go on");
+}
+
 Result<const float*> Session::prefill(const int32_t* ids, size_t n, float* all_logits) {
   return prefill(0, ids, n, all_logits);
 }
@@ -359,11 +387,16 @@ Result<const float*> Session::prefill(int slot, const int32_t* ids, size_t n, fl
     if (ids[i] < 0 || ids[i] >= V)
       return Status::error("prefill: token id " + std::to_string(ids[i]) + " at position " +
                            std::to_string(i) + " is out of range [0, " + std::to_string(V) + ")");
+  buf_->nonfinite_layer = -1;
   for (size_t i = 0; i < n;) {
     const int chunk = int(std::min<size_t>(n - i, size_t(buf_->prefill_chunk)));
     forward(ids + i, chunk, slot, nullptr, all_logits ? all_logits + i * size_t(V) : nullptr);
     i += size_t(chunk);
   }
+  if (Status st = all_logits ? check_finite("prefill", slot, all_logits, n * size_t(V))
+                             : check_finite("prefill", slot, buf_->slot_logits(slot), size_t(V));
+      !st.ok())
+    return st;
   return static_cast<const float*>(buf_->slot_logits(slot));
 }
 
@@ -375,7 +408,9 @@ Result<const float*> Session::step(int slot, int32_t id) {
   if (id < 0 || id >= V)
     return Status::error("step: token id " + std::to_string(id) + " is out of range [0, " +
                          std::to_string(V) + ")");
+  buf_->nonfinite_layer = -1;
   forward(&id, 1, slot, nullptr, nullptr);
+  if (Status st = check_finite("step", slot, buf_->slot_logits(slot), size_t(V)); !st.ok()) return st;
   return static_cast<const float*>(buf_->slot_logits(slot));
 }
 
@@ -398,8 +433,13 @@ Status Session::step_batch(const int32_t* slots, const int32_t* ids, size_t n) {
       return Status::error("step_batch: token id " + std::to_string(ids[i]) + " at position " +
                            std::to_string(i) + " is out of range [0, " + std::to_string(V) + ")");
   }
+  buf_->nonfinite_layer = -1;
   if (n == 1) forward(ids, 1, slots[0], nullptr, nullptr);  // the same as step(): GEMV
   else forward(ids, int(n), 0, slots, nullptr);
+  for (size_t i = 0; i < n; ++i)
+    if (Status st = check_finite("step_batch", slots[i], buf_->slot_logits(slots[i]), size_t(V));
+        !st.ok())
+      return st;
   return Status();
 }
 

@@ -186,6 +186,24 @@ Status read_state_blob(const uint8_t* b, size_t size, const StateShape& want,
   const int64_t past = int64_t(get_u64(b + 72));
   if (past < 0) return blob_error("n_past " + std::to_string(past) + " is negative");
 
+  // Non-finite state never enters a session (README "Hardening"): a saved state is finite, since
+  // a session whose logits turn non-finite reports it, so one here was written by something else.
+  const size_t n_floats = size_t(payload / sizeof(float));
+  const uint8_t* payload_bytes = b + kStateBlobHeader;
+  const size_t per_layer = want.conv_floats() + want.ssm_floats();
+  for (size_t i = 0; i < n_floats; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, payload_bytes + i * sizeof(float), sizeof bits);
+    if ((bits & 0x7f800000u) != 0x7f800000u) continue;
+    const size_t layer = i / per_layer, k = i % per_layer;
+    const std::string where =
+        layer >= want.n_layer ? "logit " + std::to_string(i - size_t(want.n_layer) * per_layer)
+        : k < want.conv_floats() ? "layer " + std::to_string(layer) + " conv_state[" + std::to_string(k) + "]"
+        : "layer " + std::to_string(layer) + " ssm_state[" + std::to_string(k - want.conv_floats()) + "]";
+    return blob_error("holds a non-finite value (" + std::string(bits & 0x007fffffu ? "nan" : "inf") +
+                      ") at " + where);
+  }
+
   const uint8_t* p = b + kStateBlobHeader;
   for (uint32_t l = 0; l < want.n_layer; ++l) {
     std::memcpy(layers[l].conv, p, want.conv_floats() * sizeof(float));

@@ -152,4 +152,21 @@ int error(const char* program, const std::string& message) {
   return 1;
 }
 
+int parse(CLI::App& app, int argc, char** argv, const char* program) {
+  try {
+    app.parse(argc, argv);
+    return -1;
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    error(program, e.what());
+    std::fprintf(stderr, "run with --help for the flags\n");
+    return 1;
+  }
+}
+
 }  // namespace mamba::cli

@@ -62,5 +62,9 @@ Status write_file(const std::string& path, const void* data, size_t n);
 
 // Prints "<program>: error: <message>" to stderr and returns the exit code 1.
 int error(const char* program, const std::string& message);
+// Parses the command line. --help prints the help (exit status 0); a bad flag or value prints
+// "<program>: error: <what>" and the usage hint (exit status 1, as every other error). Returns
+// the exit status to return with, or -1 to go on.
+int parse(CLI::App& app, int argc, char** argv, const char* program);
 
 }  // namespace mamba::cli

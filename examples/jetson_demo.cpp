@@ -88,7 +88,7 @@ int main(int argc, char** argv) {
   app.add_option("--budget-mib", budget_mib,
                  "refuse to start if weights + session + GPU plan exceed this many MiB (0 = no limit)")
       ->check(CLI::Range(0.0, 1e9));
-  CLI11_PARSE(app, argc, argv);
+  if (const int rc = mamba::cli::parse(app, argc, argv, prog); rc >= 0) return rc;
   gl.precision = precision == "fp32"  ? mamba::GpuPrecision::fp32
                  : precision == "f16" ? mamba::GpuPrecision::f16
                                       : mamba::GpuPrecision::bf16;

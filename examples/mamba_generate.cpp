@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
                  "start from a state written by --save-state; the prompt, optional, continues it");
   bool stats = false;
   app.add_flag("--stats", stats, "(kept for scripts: timings are always printed to stderr)");
-  CLI11_PARSE(app, argc, argv);
+  if (const int rc = mamba::cli::parse(app, argc, argv, prog); rc >= 0) return rc;
   for (const std::string& st : stops)
     if (st.empty()) return mamba::cli::error(prog, "--stop: empty stop string");
 

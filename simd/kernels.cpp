@@ -6,6 +6,9 @@
 #include <cstring>
 
 #include <xsimd/xsimd.hpp>
+#if defined(MAMBA_HAVE_X86_KERNELS)
+#include <cpuid.h>
+#endif
 
 namespace mamba::simd {
 
@@ -30,7 +33,9 @@ std::vector<const Kernels*> available_kernels() {
     static const Kernels avx512vnni = kernels_avx512vnni(), avx512 = kernels_avx512(),
                          avx2 = kernels_avx2(), sse2 = kernels_sse2();
     // (xsimd 8 does not report VNNI, F16C or AVX-512VL; GCC's cpuid builtin does.)
-    const bool f16c = __builtin_cpu_supports("f16c");
+    // (Clang's __builtin_cpu_supports has no "f16c": ask cpuid, leaf 1, as both compilers can.)
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    const bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C);
     const bool has_avx512 = cpu.avx512bw && cpu.avx512dq && __builtin_cpu_supports("avx512vl") &&
                         cpu.fma3_avx2 && f16c;
     if (has_avx512 && __builtin_cpu_supports("avx512vnni")) v.push_back(&avx512vnni);

@@ -6,6 +6,8 @@
 #include <atomic>
 #include <cstdlib>
 
+#include "tests/sanitizer.h"
+
 extern "C" {
 void* __libc_malloc(size_t);
 void* __libc_calloc(size_t, size_t);
@@ -34,6 +36,17 @@ struct Counting {
 };
 }  // namespace mamba::test
 
+#ifdef MAMBA_TEST_ASAN
+// AddressSanitizer owns malloc (interposing it here would hand ASan's frees libc's blocks): count
+// through the allocator hooks its runtime offers instead; they see every allocation too.
+#include <sanitizer/allocator_interface.h>
+namespace mamba::test {
+inline void asan_malloc_hook(const volatile void*, size_t) { count_allocation(); }
+inline void asan_free_hook(const volatile void* p) { count_free(const_cast<void*>(p)); }
+[[maybe_unused]] const int g_asan_hooks =
+    __sanitizer_install_malloc_and_free_hooks(asan_malloc_hook, asan_free_hook);
+}  // namespace mamba::test
+#else
 extern "C" {
 void* malloc(size_t n) { mamba::test::count_allocation(); return __libc_malloc(n); }
 void* calloc(size_t n, size_t m) { mamba::test::count_allocation(); return __libc_calloc(n, m); }
@@ -47,3 +60,4 @@ int posix_memalign(void** out, size_t a, size_t n) {
   return *out ? 0 : 12;  // ENOMEM
 }
 }
+#endif

@@ -394,14 +394,6 @@ inline void check_bad_input(const MakePrefiller& make) {
   EXPECT_NE(zero.message().find("max_chunk"), std::string::npos) << zero.message();
 }
 
-// "generated/mamba1-odd" -> "generated_mamba1_odd": a test name for a fixture parameter.
-inline std::string fixture_param_name(const ::testing::TestParamInfo<std::string>& info) {
-  std::string n = info.param;
-  for (char& ch : n)
-    if (ch == '-' || ch == '/') ch = '_';
-  return n;
-}
-
 // A multi-sequence session: a GPU prefill into slot 2 gives that slot the CPU's logits and state
 // and leaves the other slots as they were.
 inline void check_slots(const MakePrefiller& make) {

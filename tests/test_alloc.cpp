@@ -20,8 +20,11 @@ TEST(Alloc, CounterSeesAllocations) {  // the hook itself works
   long n;
   {
     Counting c;
-    std::vector<int>* v = new std::vector<int>(100);
-    void* p = std::malloc(10);
+    // (Through volatile pointers: Clang elides a new/delete or malloc/free pair it can see.)
+    static std::vector<int>* volatile v;
+    static void* volatile p;
+    v = new std::vector<int>(100);
+    p = std::malloc(10);
     std::free(p);
     delete v;
     n = c.count();

@@ -34,6 +34,14 @@ inline std::string fixture_dir(const std::string& name) {
 inline std::string program(const std::string& name) {
   return MAMBA_RUN_PREFIX MAMBA_BIN_DIR "/" + name;
 }
+inline std::string bin_dir() { return MAMBA_BIN_DIR; }
+// "generated/mamba1-odd" -> "generated_mamba1_odd": a test name for a fixture parameter.
+inline std::string fixture_param_name(const ::testing::TestParamInfo<std::string>& info) {
+  std::string n = info.param;
+  for (char& ch : n)
+    if (ch == '-' || ch == '/') ch = '_';
+  return n;
+}
 
 inline std::string read_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -6,6 +6,10 @@
 // terms that round are |w| + offset * |scale| per weight: that is the magnitude used.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
 #include "core/linear.h"
 #include "core/quantize.h"
 #include "simd/half.h"
@@ -28,9 +32,12 @@ struct TestMatrix {
   std::vector<float> deq;  // [rows, cols]
   TestMatrix(WeightType type, const std::vector<float>& src, int64_t rows, int64_t cols) {
     m = Matrix{type, rows, cols};
-    mem.assign(m.bytes() + 1, 0);  // +1: the data starts one byte in, unaligned
+    mem.assign(m.bytes() + 2, 0);  // +1: the data starts one byte in, unaligned
     m.data = mem.data() + 1;
-    if (m.quantized()) m.scales = reinterpret_cast<const uint16_t*>(mem.data() + 1 + rows * m.row_bytes());
+    // The f16 scales keep their alignment (as in a Model, where they follow whole rows): the next
+    // even byte after the rows.
+    if (m.quantized())
+      m.scales = reinterpret_cast<const uint16_t*>(mem.data() + ((1 + rows * m.row_bytes() + 1) & ~int64_t(1)));
     if (type != WeightType::q8 && type != WeightType::q4) {
       // 16-bit and fp32 rows need their natural alignment: start at an even offset past the base.
       m.data = mem.data();
@@ -61,6 +68,31 @@ std::vector<float> quantized_x(const std::vector<float>& x, int64_t K) {
   std::vector<float> xh(static_cast<size_t>(K));
   for (int64_t j = 0; j < K; ++j) xh[j] = float(b.q[j]) * b.d[j / simd::kBlock];
   return xh;
+}
+
+// Found by fuzz_safetensors under UBSan (tests/fuzz/corpus/safetensors/regression-*): activations
+// that overflowed to inf/NaN, and blocks so small that 1 / scale overflows, went through
+// float -> int conversion of a NaN (undefined behaviour). Now a tiny block quantizes to zero and a
+// non-finite one gets a NaN scale, which carries it into the product (the session reports it).
+TEST(QuantizeX, TinyAndNonFiniteBlocks) {
+  const int64_t K = 3 * simd::kBlock;
+  std::vector<float> x(static_cast<size_t>(K), 0.0f);
+  x[1] = 1e-38f;    // block 0: 1 / (1e-38 / 127) overflows
+  x[2] = -3e-39f;   //          (subnormal)
+  x[40] = INFINITY;  // block 1: an overflowed activation ...
+  x[41] = NAN;       //          ... and a NaN (std::max skips it: it must be seen anyway)
+  x[42] = 2.0f;
+  for (int64_t j = 2 * simd::kBlock; j < K; ++j) x[size_t(j)] = float(j % 7) - 3.0f;  // block 2
+  XqBuffer b(K);
+  detail::quantize_x(x.data(), K, b.view());
+  for (int64_t j = 0; j < 2 * simd::kBlock; ++j) EXPECT_EQ(b.q[size_t(j)], 0) << j;
+  EXPECT_EQ(b.d[0], 0.0f);
+  EXPECT_EQ(b.sum[0], 0.0f);
+  EXPECT_TRUE(std::isnan(b.d[1]));
+  EXPECT_TRUE(std::isnan(b.sum[1]));
+  EXPECT_EQ(b.d[2], 3.0f / 127.0f);
+  EXPECT_EQ(*std::max_element(b.q.begin() + 2 * simd::kBlock, b.q.end()), 127);
+  EXPECT_EQ(*std::min_element(b.q.begin() + 2 * simd::kBlock, b.q.end()), -127);
 }
 
 class WeightTypesTest : public ::testing::TestWithParam<const Kernels*> {

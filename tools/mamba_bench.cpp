@@ -186,7 +186,7 @@ int main(int argc, char** argv) {
   app.add_option("--decode", o.decode, "tokens to decode")->check(CLI::Range(1, 1 << 20));
   app.add_option("--reps", o.reps, "repetitions (the median is reported)")->check(CLI::Range(1, 100));
   app.add_option("--json", o.json, "also write the results as JSON to this file");
-  CLI11_PARSE(app, argc, argv);
+  if (const int rc = cli::parse(app, argc, argv, "mamba-bench"); rc >= 0) return rc;
 
   std::string dir = o.model.dir;
   std::string tmp;

@@ -41,7 +41,7 @@ int main(int argc, char** argv) {
   CLI::Option* decode_opt = app.add_option("--decode-from", decode_from,
                  "positions >= K are fed one at a time through step() (default: T, all prefill)");
   app.add_option("--out", out, "output .npy file")->required();
-  CLI11_PARSE(app, argc, argv);
+  if (const int rc = mamba::cli::parse(app, argc, argv, prog); rc >= 0) return rc;
 
   if (decode_opt->count() > 0 && decode_from < 0)
     return mamba::cli::error(prog, "--decode-from " + std::to_string(decode_from) + " must be >= 0");

@@ -45,7 +45,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 1.0));
   app.add_option("--count", count, "number of ids to use");
   app.add_option("--window", window, "reset the state every W tokens (0: one sequence)");
-  CLI11_PARSE(app, argc, argv);
+  if (const int rc = mamba::cli::parse(app, argc, argv, prog); rc >= 0) return rc;
 
   std::vector<int32_t> ids;
   if (!u16_path.empty()) {

@@ -53,7 +53,7 @@ int main(int argc, char** argv) {
   model_opt->excludes(tok_opt);
   text_opt->excludes(file_opt);
   decode_opt->excludes(text_opt)->excludes(file_opt);
-  CLI11_PARSE(app, argc, argv);
+  if (const int rc = mamba::cli::parse(app, argc, argv, prog); rc >= 0) return rc;
 
   if (!*model_opt && !*tok_opt) return mamba::cli::error(prog, "give -m/--model DIR or --tokenizer PATH");
   auto tok = mamba::Tokenizer::load(*model_opt ? model_dir : tokenizer_path);

@@ -4,6 +4,9 @@
 set -euo pipefail
 pkgs=(g++ cmake make pkg-config libeigen3-dev libxsimd-dev nlohmann-json3-dev libcli11-dev libgtest-dev
       libutf8proc-dev libsentencepiece-dev)
+# --hardening: also Clang with its sanitizer and libFuzzer runtimes and LLVM's OpenMP (the
+# sanitizer and fuzz builds, README "Hardening").
+[ "${1:-}" != "--hardening" ] || pkgs+=(clang libclang-rt-dev libomp-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -50,6 +50,11 @@ class Session {
   // state. Returns the logits [vocab] after the last token. If all_logits is given it receives the
   // logits of every position, row-major [n, vocab]. Fails without touching the state if an id is
   // out of range.
+  // Non-finite values (README "Hardening"): weights and state blobs are checked finite when they
+  // are loaded; if the logits a call produces still hold a NaN or an infinity (values overflowing
+  // fp32), prefill, step and step_batch fail naming the slot, the token count and the logit (debug
+  // builds also name the layer where the residual stream first turned non-finite). The state has
+  // then advanced and is kept as it is; reset() or load_state() the slot to go on.
   Result<const float*> prefill(const int32_t* ids, size_t n, float* all_logits = nullptr);
   // One token through the recurrent path; returns the logits [vocab] after it.
   Result<const float*> step(int32_t id);
@@ -123,6 +128,7 @@ class Session {
                                                     const SessionLimits& limits, uint8_t* block,
                                                     bool owned);
   Status check_slot(const char* what, int slot) const;
+  Status check_finite(const char* what, int slot, const float* logits, size_t n) const;
   void forward(const int32_t* ids, int n, int slot, const int32_t* slots, float* logits_rows);
   std::shared_ptr<const Model> model_;
   Buffers* buf_ = nullptr;  // inside the block
