@@ -226,6 +226,10 @@ TEST(CallerBuffer, HoldsNoHeapMemory) {
   // Planning may use temporaries, but every block create() allocates is freed before it returns.
   // (Counted by the allocation hook: mallinfo2's bytes in use also count blocks glibc's per-thread
   // cache keeps after free, which made a before/after comparison depend on earlier allocations.)
+#ifdef MAMBA_TEST_ASAN
+  GTEST_SKIP() << "under ASan the allocator hooks do not pair each free with its allocation "
+                  "(93 allocations, 53 frees counted); the normal build checks this";
+#endif
   long allocated = 0, freed = 0;
   Result<std::unique_ptr<Session>> s = [&] {
     Counting counting;
