@@ -132,7 +132,7 @@ mamba_status copy_out(const char* fn, const T* src, size_t n, size_t needed, T* 
 
 extern "C" {
 
-const char* mamba_status_name(mamba_status status) {
+const char* mamba_status_name(int status) {
   switch (status) {
     case MAMBA_OK: return "MAMBA_OK";
     case MAMBA_ERR_NULL_ARGUMENT: return "MAMBA_ERR_NULL_ARGUMENT";

@@ -33,8 +33,10 @@ typedef enum mamba_status {
   MAMBA_ERR_INTERNAL = 6           /* an unexpected failure inside the library */
 } mamba_status;
 
-/* A fixed English name of a status ("MAMBA_ERR_LOAD"), for logs. Never NULL. */
-const char* mamba_status_name(mamba_status status);
+/* A fixed English name of a status ("MAMBA_ERR_LOAD"), for logs; any other value gives a name
+ * saying it is unknown. Never NULL. (An int, so that any value a caller holds is a valid
+ * argument: in C++ an enum variable outside the enumerators' range is undefined.) */
+const char* mamba_status_name(int status);
 
 /* The message of the last call on this thread that failed ("" if none has). Valid until the next
  * failing call on the same thread. */
