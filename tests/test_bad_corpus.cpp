@@ -60,7 +60,7 @@ TEST_P(BadCorpus, FailsClearly) {
   std::string args = substitute(c.args, "{bad}", data_dir() + "/bad");
   args = substitute(args, "{tok}", data_dir() + "/tokenizer/mamba-130m-hf");
   args = substitute(args, "{tmp}", dir.path());
-  const RunResult r = run(dir, "OMP_NUM_THREADS=1 " + bin_dir() + "/" + c.program + " " + args);
+  const RunResult r = run(dir, "OMP_NUM_THREADS=1 " + program(c.program) + " " + args);
   EXPECT_EQ(r.err.find("Sanitizer"), std::string::npos) << r.err;
   EXPECT_EQ(r.err.find("runtime error"), std::string::npos) << r.err;
   if (c.ok()) {

@@ -50,7 +50,8 @@ TEST(DefaultModel, PerplexityMatchesTheTrainingEvaluation) {
 
 // -f FILE scores the text through the model's tokenizer: the same as its ids.
 TEST(DefaultModel, PerplexityOfTextEqualsThatOfItsIds) {
-  const std::string file = ::testing::TempDir() + "/mamba_ppl_excerpt.txt";
+  const ScratchDir dir;
+  const std::string file = dir.path() + "/excerpt.txt";
   {
     std::ifstream in(data_dir() + "/tokenizer/austen_novels.txt");
     std::string text(1500, '\0');
@@ -64,7 +65,6 @@ TEST(DefaultModel, PerplexityOfTextEqualsThatOfItsIds) {
   const std::string b = run(program("mamba-perplexity") + " --ids " + ids + " 2>&1");
   ASSERT_NE(a.find("mean NLL: "), std::string::npos) << a;
   EXPECT_EQ(a, b);
-  std::remove(file.c_str());
 }
 
 TEST(DefaultModel, MainJobWritesEnglish) {

@@ -57,7 +57,7 @@ TEST_P(Determinism, SameSeedSameTokensAtOneAndTwoThreads) {
 
 TEST_P(Determinism, CliSameSeedSameTokensAtOneAndTwoThreads) {
   ScratchDir dir;
-  const std::string cmd = bin_dir() + "/mamba-generate -m " + fixture_dir(GetParam()) +
+  const std::string cmd = program("mamba-generate") + " -m " + fixture_dir(GetParam()) +
                           " --ids 5,6,7,8,9 -n 48 --ignore-eos --temp 1.1 --top-k 50 --top-p 0.95"
                           " --min-p 0.01 --repeat-penalty 1.1 --seed 42 -t ";
   const RunResult one = run(dir, cmd + "1"), two = run(dir, cmd + "2");

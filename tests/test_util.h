@@ -34,7 +34,6 @@ inline std::string fixture_dir(const std::string& name) {
 inline std::string program(const std::string& name) {
   return MAMBA_RUN_PREFIX MAMBA_BIN_DIR "/" + name;
 }
-inline std::string bin_dir() { return MAMBA_BIN_DIR; }
 // "generated/mamba1-odd" -> "generated_mamba1_odd": a test name for a fixture parameter.
 inline std::string fixture_param_name(const ::testing::TestParamInfo<std::string>& info) {
   std::string n = info.param;
