@@ -65,9 +65,15 @@ double Sampler::uniform() {
 int32_t Sampler::sample(const float* logits) {
   const int V = vocab_;
   if (params_.temperature == 0.0f) {  // greedy; ties go to the lowest id, like torch.argmax
+    // Without a penalty a plain scan (max_element keeps the first maximum); with one, the
+    // penalised logit of the best so far is kept rather than recomputed per comparison.
+    if (seen_.empty()) return int32_t(std::max_element(logits, logits + V) - logits);
     int32_t best = 0;
-    for (int32_t i = 1; i < V; ++i)
-      if (logit(logits, i) > logit(logits, best)) best = i;
+    float best_logit = logit(logits, 0);
+    for (int32_t i = 1; i < V; ++i) {
+      const float l = logit(logits, i);
+      if (l > best_logit) best = i, best_logit = l;
+    }
     return best;
   }
 
