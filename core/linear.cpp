@@ -21,18 +21,15 @@ void gemm_scratch_floats(const std::vector<GemmShape>& shapes, size_t* cap_a, si
   }
 }
 
-void gemm_scratch_floats(const std::vector<WeightShape>& weights, int64_t max_T, size_t* cap_a,
-                         size_t* cap_b) {
-  std::vector<GemmShape> shapes;
-  for (const WeightShape& w : weights) shapes.push_back({max_T, w.M, w.K});
-  gemm_scratch_floats(shapes, cap_a, cap_b);
-}
-
-LinearNeeds linear_needs(const std::vector<WeightShape>& weights, WeightType type) {
+LinearNeeds linear_needs(const std::vector<WeightShape>& weights, WeightType type, int64_t max_T) {
   LinearNeeds n;
-  if (type == WeightType::f32) return n;
   for (const WeightShape& w : weights) {
-    n.tile_floats = std::max(n.tile_floats, size_t(kTileRows * w.K));
+    size_t a, b, t = 0;
+    if (type == WeightType::f32) simd::kernels().gemm_pack_floats(max_T, w.M, w.K, &a, &b);
+    else simd::kernels().gemm_weights_floats(w.M, max_T, w.K, &a, &b, &t);
+    n.cap_a = std::max(n.cap_a, a);
+    n.cap_b = std::max(n.cap_b, b);
+    n.cap_tile = std::max(n.cap_tile, t);
     if (type == WeightType::q8 || type == WeightType::q4) n.quantized_k = std::max(n.quantized_k, w.K);
   }
   return n;
@@ -54,20 +51,14 @@ void linear(const LinearCtx& ctx, float* y, int64_t ldy, const float* x, int64_t
     if (bias) std::memcpy(row, bias, size_t(M) * sizeof(float));
     else std::memset(row, 0, size_t(M) * sizeof(float));
   }
-  // W[M, K] row-major is W^T[K, M] column-major: y[:, m0:m1] += x W^T[:, m0:m1].
   platform::parallel_for(ctx.n_threads, M, kRowGrain, [&](int tid, int64_t m0, int64_t m1) {
     if (W.type == WeightType::f32) {
+      // W[M, K] row-major is W^T[K, M] column-major: y[:, m0:m1] += x W^T[:, m0:m1].
       gemm_acc<Order::row_major, Order::col_major>(*ctx.k, ctx.scratch[tid], T, m1 - m0, K, x,
                                                    ldx, static_cast<const float*>(W.data) + m0 * K,
                                                    K, y + m0, ldy);
-      return;
-    }
-    float* tile = ctx.tiles[tid];  // [kTileRows, K]
-    for (int64_t r0 = m0; r0 < m1; r0 += kTileRows) {
-      const int64_t r1 = std::min(m1, r0 + kTileRows);
-      ctx.k->dequantize_rows(W, r0, r1, tile);
-      gemm_acc<Order::row_major, Order::col_major>(*ctx.k, ctx.scratch[tid], T, r1 - r0, K, x,
-                                                   ldx, tile, K, y + r0, ldy);
+    } else {
+      ctx.k->gemm_weights(ctx.scratch[tid], W, m0, m1, x, ldx, T, y, ldy);
     }
   });
 }

@@ -1,10 +1,11 @@
-// Matrix products without hidden allocations: the kernel set's GEMM (Eigen's blocked kernel built
+// Matrix products without hidden allocations: the kernel set's GEMMs (Eigen's blocked kernel built
 // for that ISA, simd/gemm_impl.h) with packing buffers planned at init, since Eigen's own product
 // API would heap-allocate them.
 //   - linear(): projections y = x W^T (+ b) over a chunk of tokens, split across threads by
 //     weight rows; a single token runs as the kernel set's matvec for the weight type instead.
-//     Weights other than f32 are multiplied as fp32 tiles of kTileRows rows, dequantized into a
-//     per-thread buffer just before their GEMM (over a chunk of tokens the conversion is noise).
+//     f32 weights go to Eigen's GEMM as they are; other types through gemm_weights, which
+//     dequantizes each cache-sized panel of weights just before packing it (over a chunk of
+//     tokens the conversion is a small part of the work).
 //   - gemm_acc(): Y += A B for any row/column-major A and B, on the calling thread (the SSD).
 #pragma once
 
@@ -27,12 +28,10 @@ struct GemmShape {
 // with the kernel set simd::kernels() chose.
 void gemm_scratch_floats(const std::vector<GemmShape>& shapes, size_t* cap_a, size_t* cap_b);
 
-// The same for linear() with these weights [M, K] over up to max_T tokens.
+// Weights [M, K] of a projection.
 struct WeightShape {
   int64_t M, K;
 };
-void gemm_scratch_floats(const std::vector<WeightShape>& weights, int64_t max_T, size_t* cap_a,
-                         size_t* cap_b);
 
 enum class Order { row_major, col_major };
 
@@ -45,23 +44,21 @@ void gemm_acc(const simd::Kernels& k, const GemmScratch& s, int64_t M, int64_t N
          ldy);
 }
 
-constexpr int64_t kTileRows = 64;
-
 struct LinearCtx {
   const simd::Kernels* k;
   int n_threads;
-  GemmScratch* scratch;    // [n_threads]
+  GemmScratch* scratch;    // [n_threads], with tiles for weights other than f32
   simd::QuantizedX xq;     // one activation row quantized (q8/q4 weights): [padded K]
-  float* const* tiles;     // [n_threads] of [kTileRows, K] fp32 (weights other than f32)
 };
 
-// What LinearCtx needs for weights [M, K] of `type` over up to max_T tokens (see linear()).
-// Floats of tile per thread and the largest K whose activation row is quantized.
+// What one thread's GemmScratch and the LinearCtx need for linear() with these weights of `type`
+// over up to max_T tokens (the kernel set simd::kernels() chose): floats of packing and tile, and
+// the largest K whose activation row is quantized.
 struct LinearNeeds {
-  size_t tile_floats = 0;
+  size_t cap_a = 0, cap_b = 0, cap_tile = 0;
   int64_t quantized_k = 0;
 };
-LinearNeeds linear_needs(const std::vector<WeightShape>& weights, WeightType type);
+LinearNeeds linear_needs(const std::vector<WeightShape>& weights, WeightType type, int64_t max_T);
 
 // y[T, M] (row stride ldy) = x[T, K] (row stride ldx) W[M, K]^T + bias[M] (bias may be null).
 // Its GemmShape is {T, M, K}.

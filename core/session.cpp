@@ -52,7 +52,6 @@ struct Session::Buffers {
   LayerState* states = nullptr;            // [max_slots, n_layer] each slot's per-layer state
   LayerState* row_states = nullptr;        // [max_slots] one layer's states of a batch's rows
   detail::GemmScratch* gemm = nullptr;     // [n_threads]
-  float** tiles = nullptr;                 // [n_threads] dequantized weight tiles
   simd::QuantizedX xq;                     // the activation row of a q8/q4 matvec
   int nonfinite_layer = -1;  // debug builds: the first layer whose output had a non-finite value
 
@@ -77,13 +76,13 @@ static_assert(sizeof(BlockHeader) <= platform::kAlign, "the Session object start
 
 struct Plan {
   size_t total = 0;
-  size_t header, session, buffers, states, row_states, gemm, tile_ptrs, n_past;  // bookkeeping
+  size_t header, session, buffers, states, row_states, gemm, n_past;  // bookkeeping
   size_t resid, xn, out, logits, batch_logits;
   size_t xz, xpad, u, dbc, dt, y;  // Mamba-1 scratch
   size_t zx, G, M, wB, cs, dth;    // Mamba-2 scratch (with xpad, u, dt, y)
   int ssd_L = 0;
   std::vector<size_t> conv, ssm, gemm_a, gemm_b, tiles;
-  size_t cap_a = 0, cap_b = 0;
+  size_t cap_a = 0, cap_b = 0, cap_tile = 0;
   size_t xq_q = 0, xq_d = 0, xq_sum = 0;  // one activation row quantized (q8/q4)
 };
 
@@ -106,7 +105,6 @@ Plan plan(const Config& c, int d_mlp, WeightType type, const SessionLimits& lim,
   p.states = a.bytes(size_t(S * c.n_layer) * sizeof(LayerState));
   p.row_states = a.bytes(size_t(S) * sizeof(LayerState));
   p.gemm = a.bytes(size_t(n_threads) * sizeof(detail::GemmScratch));
-  p.tile_ptrs = a.bytes(size_t(n_threads) * sizeof(float*));
   p.n_past = a.bytes(size_t(S) * sizeof(int64_t));
   for (int64_t i = 0; i < S * c.n_layer; ++i) {  // state first: contiguous per sequence
     p.conv.push_back(a.floats(size_t((K - 1) * C)));
@@ -144,13 +142,15 @@ Plan plan(const Config& c, int d_mlp, WeightType type, const SessionLimits& lim,
     weights.push_back({dm, d_mlp + d});
     detail::mamba2_gemm_shapes(c, int(L), &shapes);
   }
-  for (const detail::WeightShape& w : weights) shapes.push_back({T, w.M, w.K});
-  detail::gemm_scratch_floats(shapes, &p.cap_a, &p.cap_b);
-  const detail::LinearNeeds need = detail::linear_needs(weights, type);
+  detail::gemm_scratch_floats(shapes, &p.cap_a, &p.cap_b);  // the SSD's products
+  const detail::LinearNeeds need = detail::linear_needs(weights, type, T);
+  p.cap_a = std::max(p.cap_a, need.cap_a);
+  p.cap_b = std::max(p.cap_b, need.cap_b);
+  p.cap_tile = need.cap_tile;
   for (int i = 0; i < n_threads; ++i) {
     p.gemm_a.push_back(a.floats(p.cap_a));
     p.gemm_b.push_back(a.floats(p.cap_b));
-    p.tiles.push_back(a.floats(need.tile_floats));
+    p.tiles.push_back(a.floats(p.cap_tile));
   }
   const int64_t kp = simd::padded_cols(need.quantized_k);
   p.xq_q = a.bytes(size_t(kp));
@@ -255,11 +255,9 @@ Result<std::unique_ptr<Session>> Session::create_in(std::shared_ptr<const Model>
   for (size_t i = 0; i < n_states; ++i) b->states[i] = {at(p.conv[i]), at(p.ssm[i])};
   b->row_states = ::new (base + p.row_states) LayerState[size_t(limits.max_slots)];
   b->gemm = ::new (base + p.gemm) detail::GemmScratch[size_t(n_threads)];
-  b->tiles = ::new (base + p.tile_ptrs) float*[size_t(n_threads)];
-  for (int i = 0; i < n_threads; ++i) {
-    b->gemm[i] = {at(p.gemm_a[size_t(i)]), at(p.gemm_b[size_t(i)]), p.cap_a, p.cap_b};
-    b->tiles[i] = at(p.tiles[size_t(i)]);
-  }
+  for (int i = 0; i < n_threads; ++i)
+    b->gemm[i] = {at(p.gemm_a[size_t(i)]), at(p.gemm_b[size_t(i)]), at(p.tiles[size_t(i)]),
+                  p.cap_a, p.cap_b, p.cap_tile};
   b->xq = simd::QuantizedX{reinterpret_cast<int8_t*>(base + p.xq_q), at(p.xq_d), at(p.xq_sum)};
   s->buf_ = b;
   // Start the OpenMP team now, so its threads are not created inside the first prefill.
@@ -308,13 +306,13 @@ void Session::forward(const int32_t* ids, int n, int slot, const int32_t* slots,
   const Config& c = w.config;
   Buffers& b = *buf_;
   const int64_t dm = c.d_model, V = c.vocab_size;
-  const detail::LinearCtx ctx{b.kernels, b.n_threads, b.gemm, b.xq, b.tiles};
+  const detail::LinearCtx ctx{b.kernels, b.n_threads, b.gemm, b.xq};
   const bool batch = slots != nullptr;
   // Tensors are reported for single sequences only (a batch's rows are different sequences).
   detail::Tap tap{batch ? nullptr : tap_, tap_user_, -1, batch ? 0 : b.n_past[slot]};
 
   for (int t = 0; t < n; ++t)
-    b.kernels->dequantize_rows(w.embeddings, ids[t], ids[t] + 1, b.resid + t * dm);
+    b.kernels->dequantize(w.embeddings, ids[t], ids[t] + 1, 0, dm, b.resid + t * dm);
   tap("embeddings_out", b.resid, n, dm, dm);
   for (int l = 0; l < c.n_layer; ++l) {
     const bool m1 = c.arch == Architecture::mamba1;

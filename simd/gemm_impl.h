@@ -15,6 +15,7 @@
 #include <Eigen/Core>
 
 #include "simd/kernels.h"
+#include "simd/kernels_impl.h"
 
 namespace mamba::simd {
 namespace {
@@ -92,10 +93,87 @@ void gemm(const PackBuffers& s, bool a_row_major, bool b_row_major, int64_t M, i
   else gemm_t<RM, RM>(s, M, N, K, A, lda, B, ldb, Y, ldy);
 }
 
-// The kernel set with this ISA's GEMM added.
-Kernels with_gemm(Kernels k) {
+// --- weights of any type (prefill's projections) ------------------------------------------------
+
+// gemm_weights' blocks: Eigen's depth slab kc (a multiple of kBlock when the depth is split, so a
+// slab starts on a quantization block) and token block nc, and mc weight rows per panel such that
+// a panel's fp32 tile and its packed copy take half the L2 cache together (Eigen's own mc is sized
+// for the packed copy alone, and can reach the L3 size).
+struct WeightsBlocking {
+  Index kc, mc, nc;
+};
+
+WeightsBlocking weights_blocking(int64_t rows, int64_t T, int64_t K) {
+  WeightsBlocking b;
+  blocking_sizes(T, rows, K, &b.kc, &b.mc, &b.nc);
+  if (b.kc < K && b.kc >= kBlock) b.kc = b.kc / kBlock * kBlock;
+  constexpr Index mr = Eigen::internal::gebp_traits<float, float>::mr;
+  const Index fit = Index(Eigen::l2CacheSize()) / Index(2 * 2 * sizeof(float)) / b.kc;
+  b.mc = std::min(b.mc, std::max(mr, fit / mr * mr));
+  return b;
+}
+
+void gemm_weights_floats(int64_t rows, int64_t T, int64_t K, size_t* cap_a, size_t* cap_b,
+                         size_t* cap_tile) {
+  const WeightsBlocking b = weights_blocking(rows, T, K);
+  *cap_a = size_t(b.kc * b.mc) + kPackAlignFloats;
+  *cap_b = size_t(b.kc * b.nc) + kPackAlignFloats;
+  *cap_tile = size_t(b.kc * b.mc);
+}
+
+// The loops of Eigen's general_matrix_matrix_product (GotoBLAS order: depth slab, token block,
+// weight panel) with the weights' panel dequantized just before it is packed. In Eigen's
+// column-major view the product is y^T[rows, T] += W[rows, K] x^T[K, T]: W is its row-major lhs,
+// x^T its column-major rhs and y^T its column-major result with stride ldy.
+template <class V>
+void gemm_weights(const PackBuffers& s, const Matrix& W, int64_t m0, int64_t m1, const float* x,
+                  int64_t ldx, int64_t T, float* y, int64_t ldy) {
+  const Index K = W.cols;
+  if (m1 <= m0 || T <= 0 || K <= 0) return;
+  namespace ei = Eigen::internal;
+  using Traits = ei::gebp_traits<float, float>;
+  using LhsMapper = ei::const_blas_data_mapper<float, Index, Eigen::RowMajor>;
+  using RhsMapper = ei::const_blas_data_mapper<float, Index, Eigen::ColMajor>;
+  using ResMapper = ei::blas_data_mapper<float, Index, Eigen::ColMajor, Eigen::Unaligned, 1>;
+  ei::gemm_pack_lhs<float, Index, LhsMapper, Traits::mr, Traits::LhsProgress,
+                    typename Traits::LhsPacket4Packing, Eigen::RowMajor> pack_lhs;
+  ei::gemm_pack_rhs<float, Index, RhsMapper, Traits::nr, Eigen::ColMajor> pack_rhs;
+  ei::gebp_kernel<float, float, Index, ResMapper, Traits::mr, Traits::nr, false, false> gebp;
+
+  WeightsBlocking b = weights_blocking(m1 - m0, T, K);
+  size_t cap_a = s.cap_a, cap_b = s.cap_b;
+  float* blockA = align_up(s.a, &cap_a);
+  float* blockB = align_up(s.b, &cap_b);
+  // The plan came from the same rule at the largest shapes; fit to it all the same (a smaller
+  // product can ask for a deeper slab).
+  const size_t cap_t = std::min(cap_a, s.cap_tile);
+  b.kc = std::max<Index>(1, std::min<Index>(b.kc, Index(std::min(cap_t, cap_b))));
+  b.mc = std::max<Index>(1, std::min<Index>(b.mc, Index(cap_t) / b.kc));
+  b.nc = std::max<Index>(1, std::min<Index>(b.nc, Index(cap_b) / b.kc));
+
+  for (Index k2 = 0; k2 < K; k2 += b.kc) {
+    const Index kc = std::min(b.kc, K - k2);
+    for (Index j2 = 0; j2 < T; j2 += b.nc) {
+      const Index nc = std::min(b.nc, Index(T) - j2);
+      pack_rhs(blockB, RhsMapper(x + j2 * ldx + k2, ldx), kc, nc);
+      for (Index i2 = m0; i2 < m1; i2 += b.mc) {
+        const Index mc = std::min(b.mc, Index(m1) - i2);
+        dequantize<V>(W, i2, i2 + mc, k2, k2 + kc, s.tile);  // [mc, kc]
+        pack_lhs(blockA, LhsMapper(s.tile, kc), kc, mc);
+        gebp(ResMapper(y + j2 * ldy + i2, ldy), blockA, blockB, mc, kc, nc, 1.0f);
+      }
+    }
+  }
+}
+
+// This ISA's kernel set (simd/kernels_impl.h) with its GEMMs.
+template <class V>
+Kernels with_gemm(const char* name) {
+  Kernels k = make_kernels<V>(name);
   k.gemm = &gemm;
   k.gemm_pack_floats = &gemm_pack_floats;
+  k.gemm_weights = &gemm_weights<V>;
+  k.gemm_weights_floats = &gemm_weights_floats;
   return k;
 }
 

@@ -11,11 +11,13 @@
 
 namespace mamba::simd {
 
-// Planned packing buffers for one thread's GEMMs (sizes from Kernels::gemm_pack_floats).
+// Planned packing buffers for one thread's GEMMs (sizes from Kernels::gemm_pack_floats and
+// Kernels::gemm_weights_floats).
 struct PackBuffers {
-  float* a = nullptr;  // packed lhs panel, cap_a floats
-  float* b = nullptr;  // packed rhs panel, cap_b floats
-  size_t cap_a = 0, cap_b = 0;
+  float* a = nullptr;     // packed lhs panel, cap_a floats
+  float* b = nullptr;     // packed rhs panel, cap_b floats
+  float* tile = nullptr;  // weights other than f32 as fp32, cap_tile floats (gemm_weights)
+  size_t cap_a = 0, cap_b = 0, cap_tile = 0;
 };
 
 // Mamba-1 selective scan over T tokens for channels [c0, c1):
@@ -62,8 +64,9 @@ struct Kernels {
   // read xq, x quantized by detail::quantize_x (integer block products).
   void (*matvec)(const Matrix& W, float* y, const float* x, const QuantizedX& xq,
                  const float* bias, int64_t m0, int64_t m1);
-  // Rows [r0, r1) of W as fp32 into out [r1 - r0, cols] (prefill multiplies fp32 tiles).
-  void (*dequantize_rows)(const Matrix& W, int64_t r0, int64_t r1, float* out);
+  // Rows [r0, r1), columns [c0, c1) of W as fp32 into out [r1 - r0, c1 - c0] (prefill
+  // multiplies fp32 tiles; the embedding is read a row at a time).
+  void (*dequantize)(const Matrix& W, int64_t r0, int64_t r1, int64_t c0, int64_t c1, float* out);
   // Depthwise causal conv1d + bias + SiLU for channels [c0, c1) and t < T:
   //   u[t, c] = silu(b[c] + sum_k w[k, c] * xpad[t + k, c])
   // xpad [(K - 1) + T, ldx] holds the K-1 previous inputs then the T new ones; w [K, d]; b may be
@@ -89,6 +92,14 @@ struct Kernels {
                int64_t ldy);
   // Packing floats gemm() wants for that product (it fits itself into less if it must).
   void (*gemm_pack_floats)(int64_t M, int64_t N, int64_t K, size_t* cap_a, size_t* cap_b);
+  // y[T, m0:m1] (row-major, row stride ldy) += x[T, K] (row stride ldx) W[m0:m1, :K]^T for W of
+  // any type: panels of W dequantized into p.tile (this set's dequantize) just before Eigen packs
+  // them, x packed once per depth slab for all of them.
+  void (*gemm_weights)(const PackBuffers& p, const Matrix& W, int64_t m0, int64_t m1,
+                       const float* x, int64_t ldx, int64_t T, float* y, int64_t ldy);
+  // What gemm_weights wants for `rows` rows of W [., K] over T tokens (it fits itself into less).
+  void (*gemm_weights_floats)(int64_t rows, int64_t T, int64_t K, size_t* cap_a, size_t* cap_b,
+                              size_t* cap_tile);
 };
 
 // The best set this CPU runs, unless MAMBA_ISA names a lower one (for tests and debugging).

@@ -2,10 +2,9 @@
 // vpdpbusd. Its own Eigen namespace, as every kernel set has.
 #define Eigen mamba_eigen_avx512vnni
 #include "simd/gemm_impl.h"
-#include "simd/kernels_impl.h"
 
 namespace mamba::simd {
 Kernels kernels_avx512vnni() {
-  return with_gemm(make_kernels<Vec<xsimd::avx512bw>>("avx512vnni"));
+  return with_gemm<Vec<xsimd::avx512bw>>("avx512vnni");
 }
 }  // namespace mamba::simd

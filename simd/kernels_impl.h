@@ -246,7 +246,7 @@ Kernels make_kernels(const char* name) {
                  &Impl<V>::rmsnorm,
                  &Impl<V>::gemv,
                  &matvec<V>,
-                 &dequantize_rows<V>,
+                 &dequantize<V>,
                  &Impl<V>::conv1d_silu,
                  &Impl<V>::softplus_bias,
                  &Impl<V>::selective_scan,
@@ -254,7 +254,9 @@ Kernels make_kernels(const char* name) {
                  &Impl<V>::ssd_step,
                  &Impl<V>::ssd_decay_mask,
                  &Impl<V>::sum,
-                 nullptr,   // gemm: added by with_gemm() (simd/gemm_impl.h)
+                 nullptr,   // the GEMMs: added by with_gemm() (simd/gemm_impl.h)
+                 nullptr,
+                 nullptr,
                  nullptr};
 }
 

@@ -2,8 +2,7 @@
 #define EIGEN_DONT_VECTORIZE  // the scalar set: Eigen without SIMD too
 #define Eigen mamba_eigen_scalar
 #include "simd/gemm_impl.h"
-#include "simd/kernels_impl.h"
 
 namespace mamba::simd {
-Kernels kernels_scalar() { return with_gemm(make_kernels<Scalar>("scalar")); }
+Kernels kernels_scalar() { return with_gemm<Scalar>("scalar"); }
 }  // namespace mamba::simd

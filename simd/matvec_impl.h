@@ -1,5 +1,5 @@
 // The typed matrix-vector products (decode's GEMV for bf16, f16, q8 and q4 weights) and the
-// dequantization of row tiles (prefill's GEMM runs on fp32 tiles), written once against the
+// dequantization of weight tiles (prefill's GEMM runs on fp32 tiles), written once against the
 // vector trait of simd/kernels_impl.h. What differs per instruction set lives in two traits:
 //   Widen<U>: 16-bit floats -> a vector of fp32 (one instruction where the ISA has it);
 //   QDot<U>:  the integer dot products of q8/q4 blocks with the quantized activation
@@ -37,12 +37,24 @@ struct Widen {  // any vector type: through a small buffer
     for (int i = 0; i < U::width; ++i) t[i] = f16_to_f32(p[i]);
     return U::load(t);
   }
+  static T u8(const uint8_t* p) {  // bytes -> fp32, exact
+    alignas(64) float t[U::width];
+    for (int i = 0; i < U::width; ++i) t[i] = float(p[i]);
+    return U::load(t);
+  }
+  static T u4(const uint8_t* p, int shift) {  // the nibbles (p[i] >> shift) & 15 -> fp32
+    alignas(64) float t[U::width];
+    for (int i = 0; i < U::width; ++i) t[i] = float((p[i] >> shift) & 15);
+    return U::load(t);
+  }
 };
 
 template <>
 struct Widen<Scalar> {
   static float bf16(const uint16_t* p) { return bf16_to_f32(*p); }
   static float f16(const uint16_t* p) { return f16_to_f32(*p); }
+  static float u8(const uint8_t* p) { return float(*p); }
+  static float u4(const uint8_t* p, int shift) { return float((*p >> shift) & 15); }
 };
 
 #if defined(__AVX512BW__)
@@ -55,6 +67,14 @@ struct Widen<Vec<xsimd::avx512bw>> {
   }
   static T f16(const uint16_t* p) {
     return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  }
+  static T u8(const uint8_t* p) {
+    return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+  }
+  static T u4(const uint8_t* p, int shift) {
+    const __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    return _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srlv_epi32(b, _mm512_set1_epi32(shift)),
+                                               _mm512_set1_epi32(15)));
   }
 };
 #endif
@@ -69,6 +89,14 @@ struct Widen<Vec<xsimd::fma3<xsimd::avx2>>> {
   static T f16(const uint16_t* p) {
     return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
   }
+  static T u8(const uint8_t* p) {
+    return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+  }
+  static T u4(const uint8_t* p, int shift) {
+    const __m256i b = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+    return _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srlv_epi32(b, _mm256_set1_epi32(shift)),
+                                               _mm256_set1_epi32(15)));
+  }
 };
 #endif
 #if defined(__aarch64__)
@@ -77,6 +105,17 @@ struct Widen<Vec<xsimd::neon64>> {
   using T = Vec<xsimd::neon64>::type;
   static T bf16(const uint16_t* p) { return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16)); }
   static T f16(const uint16_t* p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
+  static T u8(const uint8_t* p) {  // four bytes, read as one 32-bit lane
+    uint32_t w;
+    std::memcpy(&w, p, sizeof w);
+    return vcvtq_f32_u32(vmovl_u16(vget_low_u16(vmovl_u8(vreinterpret_u8_u32(vdup_n_u32(w))))));
+  }
+  static T u4(const uint8_t* p, int shift) {
+    uint32_t w;
+    std::memcpy(&w, p, sizeof w);
+    const uint32x4_t b = vmovl_u16(vget_low_u16(vmovl_u8(vreinterpret_u8_u32(vdup_n_u32(w)))));
+    return vcvtq_f32_u32(vandq_u32(vshlq_u32(b, vdupq_n_s32(-shift)), vdupq_n_u32(15)));
+  }
 };
 #endif
 
@@ -424,45 +463,53 @@ void matvec(const Matrix& W, float* y, const float* x, const QuantizedX& xq, con
   }
 }
 
-// Rows [r0, r1) as fp32 into out [r1 - r0, cols]: simple loops the compiler vectorises, and the
-// widening loads for the 16-bit floats.
+// Rows [r0, r1) and columns [c0, c1) of W as fp32 into out [r1 - r0, c1 - c0] (row-major). Each
+// q8/q4 value is (u - offset) * scale rounded once, as simd/matrix.h defines it.
 template <class V>
-void dequantize_rows(const Matrix& W, int64_t r0, int64_t r1, float* out) {
-  const int64_t K = W.cols, nb = W.blocks();
-  for (int64_t r = r0; r < r1; ++r, out += K) {
+void dequantize(const Matrix& W, int64_t r0, int64_t r1, int64_t c0, int64_t c1, float* out) {
+  const int64_t n = c1 - c0, nb = W.blocks();
+  for (int64_t r = r0; r < r1; ++r, out += n) {
     switch (W.type) {
       case WeightType::f32:
-        std::copy_n(W.row<float>(r), K, out);
+        std::copy_n(W.row<float>(r) + c0, n, out);
         break;
       case WeightType::bf16:
       case WeightType::f16: {
-        const uint16_t* w = W.row<uint16_t>(r);
+        const uint16_t* w = W.row<uint16_t>(r) + c0;
         const bool bf = W.type == WeightType::bf16;
         int64_t k = 0;
         if constexpr (V::width > 1)
-          for (; k + V::width <= K; k += V::width)
+          for (; k + V::width <= n; k += V::width)
             V::store(out + k, bf ? Widen<V>::bf16(w + k) : Widen<V>::f16(w + k));
-        for (; k < K; ++k) out[k] = bf ? bf16_to_f32(w[k]) : f16_to_f32(w[k]);
+        for (; k < n; ++k) out[k] = bf ? bf16_to_f32(w[k]) : f16_to_f32(w[k]);
         break;
       }
       case WeightType::q8:
       case WeightType::q4: {
+        const bool q8 = W.type == WeightType::q8;
+        const float off = q8 ? 128.0f : 8.0f;
         const uint8_t* u = W.row<uint8_t>(r);
         const uint16_t* dw = W.scales + r * nb;
-        float blk[kBlock];
-        for (int64_t b = 0; b < nb; ++b) {
+        for (int64_t b = c0 / kBlock; b * kBlock < c1; ++b) {
           const float d = f16_to_f32(dw[b]);
-          if (W.type == WeightType::q8) {
-            for (int j = 0; j < kBlock; ++j) blk[j] = float(int(u[b * kBlock + j]) - 128) * d;
-          } else {
-            const uint8_t* ub = u + b * (kBlock / 2);
-            for (int j = 0; j < kBlock / 2; ++j) {
-              blk[j] = float(int(ub[j] & 15) - 8) * d;
-              blk[j + kBlock / 2] = float(int(ub[j] >> 4) - 8) * d;
-            }
+          // q8 stores a block's 32 columns as 32 bytes; q4 as 16, columns 0-15 in the low
+          // nibbles and 16-31 in the high ones: runs of `span` columns read the same way.
+          const int span = q8 ? kBlock : kBlock / 2;
+          for (int h = 0; h < kBlock / span; ++h) {
+            const int64_t first = b * kBlock + h * span;  // column of this run's first value
+            const int64_t lo = std::max(c0, first), hi = std::min(c1, first + span);
+            const uint8_t* p = u + (q8 ? b * kBlock : b * (kBlock / 2)) + (lo - first);
+            float* o = out + (lo - c0);  // p[i] and o[i] are column lo + i
+            const int shift = 4 * h;
+            const int64_t n_run = hi - lo;
+            int64_t i = 0;
+            if constexpr (V::width > 1)
+              for (; i + V::width <= n_run; i += V::width) {
+                const auto w = q8 ? Widen<V>::u8(p + i) : Widen<V>::u4(p + i, shift);
+                V::store(o + i, (w - V::set(off)) * V::set(d));
+              }
+            for (; i < n_run; ++i) o[i] = (float(q8 ? p[i] : (p[i] >> shift) & 15) - off) * d;
           }
-          const int64_t n = std::min<int64_t>(kBlock, K - b * kBlock);
-          std::copy_n(blk, n, out + b * kBlock);
         }
         break;
       }

@@ -151,8 +151,8 @@ struct Linear {
   std::vector<detail::GemmScratch> scratch;
   detail::LinearCtx ctx;
   Linear(const Kernels& k, int n_threads, const std::vector<detail::WeightShape>& shapes) {
-    size_t cap_a, cap_b;
-    detail::gemm_scratch_floats(shapes, T, &cap_a, &cap_b);
+    const detail::LinearNeeds need = detail::linear_needs(shapes, WeightType::f32, T);
+    const size_t cap_a = need.cap_a, cap_b = need.cap_b;
     scratch.resize(size_t(n_threads));
     for (auto& s : scratch) {
       bufs.emplace_back(cap_a);
@@ -162,7 +162,7 @@ struct Linear {
       s.cap_a = cap_a;
       s.cap_b = cap_b;
     }
-    ctx = detail::LinearCtx{&k, n_threads, scratch.data(), {}, nullptr};
+    ctx = detail::LinearCtx{&k, n_threads, scratch.data(), {}};
   }
 };
 

@@ -337,8 +337,8 @@ void run_linear(const Kernels& k, Worst& worst, Rng& rng, const LinearCase& lc, 
   std::vector<float> bias = rng.vec(size_t(M), -1, 1);
   const float* bp = with_bias ? bias.data() : nullptr;
 
-  size_t cap_a = 0, cap_b = 0;
-  detail::gemm_scratch_floats(plan, plan_T, &cap_a, &cap_b);
+  const detail::LinearNeeds need = detail::linear_needs(plan, WeightType::f32, plan_T);
+  const size_t cap_a = need.cap_a, cap_b = need.cap_b;
   const size_t guard = 64;
   std::vector<std::vector<float>> bufs;
   std::vector<detail::GemmScratch> scratch(static_cast<size_t>(threads));
@@ -351,7 +351,7 @@ void run_linear(const Kernels& k, Worst& worst, Rng& rng, const LinearCase& lc, 
     s.cap_b = cap_b;
   }
   std::vector<float> y(size_t(T) * ldy, kSentinel);
-  detail::LinearCtx ctx{&k, threads, scratch.data(), {}, nullptr};
+  detail::LinearCtx ctx{&k, threads, scratch.data(), {}};
   detail::linear(ctx, y.data(), ldy, x.data(), ldx, simd::f32_matrix(W.data(), M, K), bp, T);
 
   std::vector<double> want(size_t(T) * ldy), mag(size_t(T) * ldy);

@@ -61,6 +61,30 @@ struct XqBuffer {
   simd::QuantizedX view() { return {q.data(), d.data(), sum.data()}; }
 };
 
+// One GemmScratch per thread at exactly the planned sizes, each buffer followed by a guard of
+// sentinels that must survive (the kernels stay within their plan).
+struct GuardedScratch {
+  static constexpr size_t kGuard = 64;
+  std::vector<std::vector<float>> bufs;
+  std::vector<detail::GemmScratch> scratch;
+  GuardedScratch(const detail::LinearNeeds& n, int threads) : scratch(size_t(threads)) {
+    for (auto& s : scratch) {
+      s.a = add(n.cap_a), s.b = add(n.cap_b), s.tile = add(n.cap_tile);
+      s.cap_a = n.cap_a, s.cap_b = n.cap_b, s.cap_tile = n.cap_tile;
+    }
+  }
+  float* add(size_t floats) {
+    bufs.emplace_back(floats + kGuard, kSentinel);
+    return bufs.back().data();
+  }
+  bool guards_intact() const {
+    for (const auto& b : bufs)
+      for (size_t i = b.size() - kGuard; i < b.size(); ++i)
+        if (!same_bits(b[i], kSentinel)) return false;
+    return true;
+  }
+};
+
 // x as the q8/q4 products see it: quantized per block, then read back.
 std::vector<float> quantized_x(const std::vector<float>& x, int64_t K) {
   XqBuffer b(K);
@@ -140,69 +164,72 @@ TEST_P(WeightTypesTest, Matvec) {
   }
 }
 
-// Tiles are exactly the stored values, whatever the set.
-TEST_P(WeightTypesTest, DequantizeRows) {
+// Tiles are exactly the stored values, whatever the set, for any range of columns (within a
+// block, across blocks, to the row's end).
+TEST_P(WeightTypesTest, Dequantize) {
   Rng rng(32);
   for (WeightType type : kTypes)
-    for (int K : {1, 17, 32, 33, 100}) {
-      const int M = 9;
-      const TestMatrix tm(type, rng.vec(size_t(M) * K, -3, 3), M, K);
-      std::vector<float> out(size_t(7) * K + 1, kSentinel);
-      k().dequantize_rows(tm.m, 2, 9, out.data());
-      for (int i = 0; i < 7 * K; ++i)
-        ASSERT_TRUE(same_bits(out[size_t(i)], tm.deq[size_t(2 * K + i)]))
-            << weight_type_name(type) << " K=" << K << " at " << i;
-      ASSERT_TRUE(same_bits(out.back(), kSentinel));
-    }
+    for (int K : {1, 17, 32, 33, 100})
+      for (auto [c0, c1] : {std::pair{0, K}, {0, std::min(K, 32)}, {K / 3, K}, {K / 5, K - K / 4},
+                            {std::min(K, 32), K}}) {
+        const int M = 9, n = c1 - c0;
+        const TestMatrix tm(type, rng.vec(size_t(M) * K, -3, 3), M, K);
+        std::vector<float> out(size_t(7) * n + 1, kSentinel);
+        k().dequantize(tm.m, 2, 9, c0, c1, out.data());
+        for (int r = 0; r < 7; ++r)
+          for (int j = 0; j < n; ++j)
+            ASSERT_TRUE(same_bits(out[size_t(r * n + j)], tm.deq[size_t((2 + r) * K + c0 + j)]))
+                << weight_type_name(type) << " K=" << K << " columns " << c0 << ".." << c1
+                << " row " << 2 + r << " column " << c0 + j;
+        ASSERT_TRUE(same_bits(out.back(), kSentinel));
+      }
 }
 
-// linear(): T = 1 is the matvec (quantized activations for q8/q4); T > 1 multiplies fp32 tiles of
-// kTileRows rows (M = 130 spans three, the last partial) with Eigen's GEMM, fp32 activations.
+// linear(): T = 1 is the matvec (quantized activations for q8/q4); T > 1 is gemm_weights, fp32
+// activations times dequantized panels. The shapes include a depth split into several slabs and
+// more rows than one panel (see the second loop); the planned buffers end in guards that must
+// survive.
 TEST_P(WeightTypesTest, Linear) {
   Rng rng(33);
+  struct Shape {
+    int T, M, K;
+  };
+  std::vector<Shape> shapes;
+  for (int T : {1, 2, 37})
+    for (int M : {5, 130})
+      for (int K : {7, 33, 100}) shapes.push_back({T, M, K});
+  shapes.push_back({37, 300, 1000});  // several weight panels
+  shapes.push_back({9, 97, 3000});    // several depth slabs, the last one and its block partial
   for (WeightType type : kTypes) {
     Worst worst{weight_type_name(type), k().name};
-    for (int T : {1, 2, 37})
-      for (int M : {5, 130})
-        for (int K : {7, 33, 100})
-          for (int threads : {1, 2}) {
-            const TestMatrix tm(type, rng.vec(size_t(M) * K, -1, 1), M, K);
-            const std::vector<float> x = rng.vec(size_t(T) * K, -1, 1), bias = rng.vec(size_t(M), -1, 1);
-            size_t cap_a, cap_b;
-            detail::gemm_scratch_floats({{M, K}}, T, &cap_a, &cap_b);
-            const detail::LinearNeeds need = detail::linear_needs({{M, K}}, type);
-            std::vector<std::vector<float>> bufs;
-            std::vector<detail::GemmScratch> scratch(static_cast<size_t>(threads));
-            std::vector<float*> tiles;
-            for (auto& s : scratch) {
-              bufs.emplace_back(cap_a);
-              s = {bufs.back().data(), nullptr, cap_a, cap_b};
-              bufs.emplace_back(cap_b);
-              s.b = bufs.back().data();
-              bufs.emplace_back(need.tile_floats + 1);
-              tiles.push_back(bufs.back().data());
+    for (const auto [T, M, K] : shapes)
+      for (int threads : {1, 2}) {
+        const TestMatrix tm(type, rng.vec(size_t(M) * K, -1, 1), M, K);
+        const std::vector<float> x = rng.vec(size_t(T) * K, -1, 1), bias = rng.vec(size_t(M), -1, 1);
+        const detail::LinearNeeds need = detail::linear_needs({{M, K}}, type, T);
+        GuardedScratch gs(need, threads);
+        XqBuffer xb(need.quantized_k);
+        const detail::LinearCtx ctx{&k(), threads, gs.scratch.data(), xb.view()};
+        std::vector<float> y(size_t(T) * M);
+        detail::linear(ctx, y.data(), M, x.data(), K, tm.m, bias.data(), T);
+        Check c(where("linear %s T=%d M=%d K=%d threads=%d", weight_type_name(type), T, M, K, threads));
+        for (int t = 0; t < T; ++t) {
+          const std::vector<float> row(x.begin() + t * K, x.begin() + (t + 1) * K);
+          const std::vector<float> xs = T == 1 && tm.m.quantized() ? quantized_x(row, K) : row;
+          for (int m = 0; m < M; ++m) {
+            double want = bias[m], mag = std::fabs(want);
+            for (int j = 0; j < K; ++j) {
+              want += double(tm.deq[size_t(m) * K + j]) * xs[j];
+              mag += (std::fabs(tm.deq[size_t(m) * K + j]) +
+                      (T == 1 ? tm.offset() * tm.scale(m, j) : 0.0)) * std::fabs(xs[j]);
             }
-            XqBuffer xb(need.quantized_k);
-            const detail::LinearCtx ctx{&k(), threads, scratch.data(), xb.view(), tiles.data()};
-            std::vector<float> y(size_t(T) * M);
-            detail::linear(ctx, y.data(), M, x.data(), K, tm.m, bias.data(), T);
-            Check c(where("linear %s T=%d M=%d K=%d threads=%d", weight_type_name(type), T, M, K, threads));
-            for (int t = 0; t < T; ++t) {
-              const std::vector<float> row(x.begin() + t * K, x.begin() + (t + 1) * K);
-              const std::vector<float> xs = T == 1 && tm.m.quantized() ? quantized_x(row, K) : row;
-              for (int m = 0; m < M; ++m) {
-                double want = bias[m], mag = std::fabs(want);
-                for (int j = 0; j < K; ++j) {
-                  want += double(tm.deq[size_t(m) * K + j]) * xs[j];
-                  mag += (std::fabs(tm.deq[size_t(m) * K + j]) +
-                          (T == 1 ? tm.offset() * tm.scale(m, j) : 0.0)) * std::fabs(xs[j]);
-                }
-                c.close(y[size_t(t) * M + m], want, dot_tol(K, mag), t, m);
-              }
-            }
-            EXPECT_TRUE(c.result());
-            worst.add(c);
+            c.close(y[size_t(t) * M + m], want, dot_tol(K, mag), t, m);
           }
+        }
+        EXPECT_TRUE(gs.guards_intact()) << "a kernel wrote past its planned buffers";
+        EXPECT_TRUE(c.result());
+        worst.add(c);
+      }
   }
 }
 
