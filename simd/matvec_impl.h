@@ -228,6 +228,13 @@ struct QDot<Vec<xsimd::avx512bw>> {
     return _mm512_add_epi32(p, _mm512_slli_epi32(h, 7));
 #endif
   }
+  static __m512i dot_acc(__m512i acc, __m512i u, __m512i x) {  // acc + dot(u, x), lane by lane
+#if defined(__AVX512VNNI__)
+    return _mm512_dpbusd_epi32(acc, u, x);
+#else
+    return _mm512_add_epi32(acc, dot(u, x));
+#endif
+  }
   static __m512 scales(const float* s) {  // [s0 x 8, s1 x 8]
     return _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(s[0])), _mm256_set1_ps(s[1]), 1);
   }
@@ -262,9 +269,9 @@ struct QDot<Vec<xsimd::avx512bw>> {
     return r;
   }
   // Rows m..m+3, every block: out[r] = their dot products with x. Per step (four blocks of q4,
-  // two of q8) x is loaded and rearranged once for the four rows; each row's storage offset is
-  // taken off its integer sums lane by lane, using x's sums in the same lanes (a dot product with
-  // ones), and its block scales (f16 weight scale * activation scale) are spread over the lanes
+  // two of q8) x is loaded and rearranged once for the four rows; each row's integer sums start
+  // from -offset * x's sums in the same lanes (a dot product with ones), which takes the storage
+  // offset off (with VNNI the products accumulate onto it directly), and its block scales (f16 weight scale * activation scale) are spread over the lanes
   // with one permute. A row then costs a dozen instructions per 64 bytes of weights and no
   // per-block scalar work: the single-row loops above were bound by their shuffles, scale set-up
   // and reductions, not by memory.
@@ -282,12 +289,13 @@ struct QDot<Vec<xsimd::avx512bw>> {
       const __m512i pair = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
       for (; b + 2 <= nb; b += 2) {
         const __m512i xv = _mm512_loadu_si512(x.q + b * kBlock);
-        const __m512i off = _mm512_slli_epi32(dot(ones, xv), 7);  // 128 * sum of x, per lane
+        // -128 * sum of x, per lane: each row's sums start from it.
+        const __m512i off = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(dot(ones, xv), 7));
         const __m128 xd = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(x.d + b)));
         for (int r = 0; r < 4; ++r) {
           const uint8_t* w = u[r] + b * kBlock;
           _mm_prefetch(reinterpret_cast<const char*>(w) + 4096, _MM_HINT_T0);
-          const __m512i p = _mm512_sub_epi32(dot(_mm512_loadu_si512(w), xv), off);
+          const __m512i p = dot_acc(off, _mm512_loadu_si512(w), xv);
           int32_t d2;
           std::memcpy(&d2, dw[r] + b, sizeof d2);
           const __m128 sc = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(d2)), xd);
@@ -308,16 +316,15 @@ struct QDot<Vec<xsimd::avx512bw>> {
         const __m512i x1 = _mm512_loadu_si512(x.q + b * kBlock + 64);
         const __m512i xlo = _mm512_permutex2var_epi64(x0, lo_idx, x1);
         const __m512i xhi = _mm512_permutex2var_epi64(x0, hi_idx, x1);
-        const __m512i off = _mm512_slli_epi32(_mm512_add_epi32(dot(ones, xlo), dot(ones, xhi)), 3);
+        const __m512i off = _mm512_sub_epi32(  // -8 * sum of x, per lane
+            _mm512_setzero_si512(), _mm512_slli_epi32(dot_acc(dot(ones, xlo), ones, xhi), 3));
         const __m128 xd = _mm_loadu_ps(x.d + b);
         for (int r = 0; r < 4; ++r) {
           const uint8_t* w = u[r] + b * (kBlock / 2);
           _mm_prefetch(reinterpret_cast<const char*>(w) + 4096, _MM_HINT_T0);
           const __m512i v = _mm512_loadu_si512(w);
-          const __m512i p = _mm512_sub_epi32(
-              _mm512_add_epi32(dot(_mm512_and_si512(v, low4), xlo),
-                               dot(_mm512_and_si512(_mm512_srli_epi16(v, 4), low4), xhi)),
-              off);
+          const __m512i p = dot_acc(dot_acc(off, _mm512_and_si512(v, low4), xlo),
+                                    _mm512_and_si512(_mm512_srli_epi16(v, 4), low4), xhi);
           const __m128 sc = _mm_mul_ps(
               _mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(dw[r] + b))), xd);
           a[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p),
