@@ -15,6 +15,15 @@ using simd::Matrix;
 
 namespace {
 
+// Round to nearest, ties to even, as std::nearbyint in the default rounding mode, for |v| < 2^22:
+// adding and taking off 1.5 * 2^23 leaves no fraction bits. Unlike nearbyint (a libm call at the
+// baseline ISA) it inlines and vectorises; decode quantizes every projection's input with
+// it, and the load every q8/q4 weight.
+inline float round_even(float v) {
+  constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23
+  return (v + kMagic) - kMagic;  // (no -ffast-math here: the compiler keeps both roundings)
+}
+
 // Block scale: the f16 that `scale` rounds to, or false if it overflows f16.
 bool block_scale(float scale, uint16_t* d16, float* d) {
   *d16 = simd::f32_to_f16(scale);
@@ -40,7 +49,7 @@ bool quantize_row(const float* x, int64_t kp, WeightType type, uint8_t* u, uint1
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     int q[kBlock];
     for (int j = 0; j < kBlock; ++j)
-      q[j] = std::clamp(int(std::nearbyint(xb[j] * id)), type == WeightType::q8 ? -127 : -8,
+      q[j] = std::clamp(int(round_even(xb[j] * id)), type == WeightType::q8 ? -127 : -8,
                         type == WeightType::q8 ? 127 : 7);
     if (type == WeightType::q8) {
       for (int j = 0; j < kBlock; ++j) u[b * kBlock + j] = uint8_t(q[j] + 128);
@@ -119,14 +128,6 @@ void dequantize_row(const Matrix& m, int64_t r, float* out) {
       return;
     }
   }
-}
-
-// Round to nearest, ties to even, as std::nearbyint in the default rounding mode, for |v| < 2^22:
-// adding and taking off 1.5 * 2^23 leaves no fraction bits. Unlike nearbyint (a libm call at the
-// baseline ISA) it inlines and vectorises; decode quantizes every projection's input with it.
-inline float round_even(float v) {
-  constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23
-  return (v + kMagic) - kMagic;  // (no -ffast-math here: the compiler keeps both roundings)
 }
 
 void quantize_x(const float* x, int64_t cols, const simd::QuantizedX& out) {

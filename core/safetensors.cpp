@@ -204,20 +204,37 @@ const TensorView* Checkpoint::find(const std::string& name) const {
   return it == index_.end() ? nullptr : it->second;
 }
 
+namespace {
+// Index of the first element of data [n] (of unsigned type U) whose `exponent` bits are all set
+// (inf or NaN), or -1. Blocks are tested without an early exit, so the compiler vectorises the
+// test (a pass over every weight at load); only a bad block is searched element by element.
+template <class U>
+int64_t first_all_ones(const uint8_t* data, size_t n, U exponent) {
+  constexpr size_t kBlock = 4096;
+  auto at = [data](size_t i) {
+    U v;
+    std::memcpy(&v, data + i * sizeof(U), sizeof(U));
+    return v;
+  };
+  for (size_t b = 0; b < n; b += kBlock) {
+    const size_t e = std::min(n, b + kBlock);
+    U bad = 0;
+    for (size_t i = b; i < e; ++i) bad |= U((at(i) & exponent) == exponent);
+    if (bad)
+      for (size_t i = b; i < e; ++i)
+        if ((at(i) & exponent) == exponent) return int64_t(i);
+  }
+  return -1;
+}
+}  // namespace
+
 int64_t first_non_finite(const TensorView& t) {
   const size_t n = size_t(t.numel());
-  auto scan = [&](auto stored, auto exponent) -> int64_t {  // all exponent bits set: inf or NaN
-    for (size_t i = 0; i < n; ++i) {
-      std::memcpy(&stored, t.data + i * sizeof(stored), sizeof(stored));
-      if ((stored & exponent) == exponent) return int64_t(i);
-    }
-    return -1;
-  };
   switch (t.dtype) {
-    case DType::F32: return scan(uint32_t(), uint32_t(0x7f800000u));
-    case DType::F64: return scan(uint64_t(), uint64_t(0x7ff0000000000000u));
-    case DType::F16: return scan(uint16_t(), uint16_t(0x7c00u));
-    case DType::BF16: return scan(uint16_t(), uint16_t(0x7f80u));
+    case DType::F32: return first_all_ones(t.data, n, uint32_t(0x7f800000u));
+    case DType::F64: return first_all_ones(t.data, n, uint64_t(0x7ff0000000000000u));
+    case DType::F16: return first_all_ones(t.data, n, uint16_t(0x7c00u));
+    case DType::BF16: return first_all_ones(t.data, n, uint16_t(0x7f80u));
     default: return -1;
   }
 }
