@@ -49,25 +49,26 @@ void gemm_pack_floats(int64_t M, int64_t N, int64_t K, size_t* cap_a, size_t* ca
   *cap_b = size_t(kc * nc) + kPackAlignFloats;
 }
 
+// Capacity was planned from the same blocking rule at the largest shapes; the rule can still ask
+// for a taller panel when a product is smaller in another dimension (or the plan was made for
+// another kernel set), so fit kc, then mc (panels of kc x mc in cap_a floats) and nc (kc x nc in
+// cap_b) to it.
+void fit_blocking(size_t cap_a, size_t cap_b, Index* kc, Index* mc, Index* nc) {
+  *kc = std::max<Index>(1, std::min<Index>(*kc, Index(std::min(cap_a, cap_b))));
+  if (size_t(*kc * *mc) > cap_a) *mc = std::max<Index>(1, Index(cap_a) / *kc);
+  if (size_t(*kc * *nc) > cap_b) *nc = std::max<Index>(1, Index(cap_b) / *kc);
+}
+
 // Eigen's blocking descriptor pointed at planned buffers: with blockA/blockB set, the sequential
 // GEMM kernel packs into them instead of allocating.
 class PlannedBlocking : public Eigen::internal::level3_blocking<float, float> {
  public:
   PlannedBlocking(const PackBuffers& s, Index M, Index N, Index K) {
-    Index kc, mc, nc;
-    blocking_sizes(M, N, K, &kc, &mc, &nc);
+    blocking_sizes(M, N, K, &m_kc, &m_mc, &m_nc);
     size_t cap_a = s.cap_a, cap_b = s.cap_b;
     m_blockA = align_up(s.a, &cap_a);
     m_blockB = align_up(s.b, &cap_b);
-    // Capacity was planned from the same rule at the largest shapes; the rule can still ask for
-    // a taller panel when a product is smaller in another dimension (or the plan was made for
-    // another kernel set), so fit kc, mc and nc to it.
-    kc = std::max<Index>(1, std::min<Index>(kc, Index(std::min(cap_a, cap_b))));
-    if (size_t(kc * mc) > cap_a) mc = std::max<Index>(1, Index(cap_a) / kc);
-    if (size_t(kc * nc) > cap_b) nc = std::max<Index>(1, Index(cap_b) / kc);
-    m_kc = kc;
-    m_mc = mc;
-    m_nc = nc;
+    fit_blocking(cap_a, cap_b, &m_kc, &m_mc, &m_nc);
   }
 };
 
@@ -144,12 +145,8 @@ void gemm_weights(const PackBuffers& s, const Matrix& W, int64_t m0, int64_t m1,
   size_t cap_a = s.cap_a, cap_b = s.cap_b;
   float* blockA = align_up(s.a, &cap_a);
   float* blockB = align_up(s.b, &cap_b);
-  // The plan came from the same rule at the largest shapes; fit to it all the same (a smaller
-  // product can ask for a deeper slab).
-  const size_t cap_t = std::min(cap_a, s.cap_tile);
-  b.kc = std::max<Index>(1, std::min<Index>(b.kc, Index(std::min(cap_t, cap_b))));
-  b.mc = std::max<Index>(1, std::min<Index>(b.mc, Index(cap_t) / b.kc));
-  b.nc = std::max<Index>(1, std::min<Index>(b.nc, Index(cap_b) / b.kc));
+  // A weight panel [mc, kc] goes into the tile and, packed, into blockA.
+  fit_blocking(std::min(cap_a, s.cap_tile), cap_b, &b.kc, &b.mc, &b.nc);
 
   for (Index k2 = 0; k2 < K; k2 += b.kc) {
     const Index kc = std::min(b.kc, K - k2);

@@ -337,21 +337,9 @@ void run_linear(const Kernels& k, Worst& worst, Rng& rng, const LinearCase& lc, 
   std::vector<float> bias = rng.vec(size_t(M), -1, 1);
   const float* bp = with_bias ? bias.data() : nullptr;
 
-  const detail::LinearNeeds need = detail::linear_needs(plan, WeightType::f32, plan_T);
-  const size_t cap_a = need.cap_a, cap_b = need.cap_b;
-  const size_t guard = 64;
-  std::vector<std::vector<float>> bufs;
-  std::vector<detail::GemmScratch> scratch(static_cast<size_t>(threads));
-  for (auto& s : scratch) {
-    bufs.emplace_back(cap_a + guard, kSentinel);
-    s.a = bufs.back().data();
-    bufs.emplace_back(cap_b + guard, kSentinel);
-    s.b = bufs.back().data();
-    s.cap_a = cap_a;
-    s.cap_b = cap_b;
-  }
+  GuardedScratch gs(detail::linear_needs(plan, WeightType::f32, plan_T), threads);
   std::vector<float> y(size_t(T) * ldy, kSentinel);
-  detail::LinearCtx ctx{&k, threads, scratch.data(), {}};
+  detail::LinearCtx ctx{&k, threads, gs.scratch.data(), {}};
   detail::linear(ctx, y.data(), ldy, x.data(), ldx, simd::f32_matrix(W.data(), M, K), bp, T);
 
   std::vector<double> want(size_t(T) * ldy), mag(size_t(T) * ldy);
@@ -363,9 +351,9 @@ void run_linear(const Kernels& k, Worst& worst, Rng& rng, const LinearCase& lc, 
       if (m < M) c.close(y[i], want[i], dot_tol(K, mag[i]), t, m);
       else c.untouched(y[i], kSentinel, t, m);
     }
-  for (size_t j = 0; j < bufs.size(); ++j)
-    for (size_t g = bufs[j].size() - guard; g < bufs[j].size(); ++g)
-      c.untouched(bufs[j][g], kSentinel, int(j), int(g));  // packing stayed within its plan
+  for (size_t j = 0; j < gs.bufs.size(); ++j)
+    for (size_t g = gs.bufs[j].size() - gs.kGuard; g < gs.bufs[j].size(); ++g)
+      c.untouched(gs.bufs[j][g], kSentinel, int(j), int(g));  // packing stayed within its plan
   EXPECT_TRUE(c.result());
   worst.add(c);
 }

@@ -19,6 +19,7 @@ namespace mamba::test {
 namespace {
 
 constexpr size_t npos = std::string::npos;
+constexpr bool kEmulated = sizeof(MAMBA_RUN_PREFIX) > 1;  // programs run under qemu (aarch64)
 
 // A field of /proc/self/status in kB ("VmHWM": the peak resident set), or -1.
 long proc_status_kb(const std::string& field) {
@@ -79,11 +80,9 @@ void stream_forever(const std::string& fixture) {
   // Under ASan its shadow memory and bookkeeping are resident too; under an emulator (the aarch64
   // build runs in qemu-aarch64) VmHWM is the emulator's, whose translated-code cache grows as the
   // program reaches new code. There the allocation count above is the proof.
-  const bool emulated = sizeof(MAMBA_RUN_PREFIX) > 1;
 #ifndef MAMBA_TEST_ASAN
-  if (!emulated) EXPECT_EQ(peak_100k, peak_1k) << "peak RSS grew (kB) between 1,000 and 100,000 tokens";
+  if (!kEmulated) EXPECT_EQ(peak_100k, peak_1k) << "peak RSS grew (kB) between 1,000 and 100,000 tokens";
 #endif
-  (void)emulated;
   EXPECT_GT(bytes, size_t(kTokens));
   const Config& c = model.value()->config();
   for (int layer = 0; layer < c.n_layer; ++layer) {  // the state itself stays finite

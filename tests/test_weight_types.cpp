@@ -61,30 +61,6 @@ struct XqBuffer {
   simd::QuantizedX view() { return {q.data(), d.data(), sum.data()}; }
 };
 
-// One GemmScratch per thread at exactly the planned sizes, each buffer followed by a guard of
-// sentinels that must survive (the kernels stay within their plan).
-struct GuardedScratch {
-  static constexpr size_t kGuard = 64;
-  std::vector<std::vector<float>> bufs;
-  std::vector<detail::GemmScratch> scratch;
-  GuardedScratch(const detail::LinearNeeds& n, int threads) : scratch(size_t(threads)) {
-    for (auto& s : scratch) {
-      s.a = add(n.cap_a), s.b = add(n.cap_b), s.tile = add(n.cap_tile);
-      s.cap_a = n.cap_a, s.cap_b = n.cap_b, s.cap_tile = n.cap_tile;
-    }
-  }
-  float* add(size_t floats) {
-    bufs.emplace_back(floats + kGuard, kSentinel);
-    return bufs.back().data();
-  }
-  bool guards_intact() const {
-    for (const auto& b : bufs)
-      for (size_t i = b.size() - kGuard; i < b.size(); ++i)
-        if (!same_bits(b[i], kSentinel)) return false;
-    return true;
-  }
-};
-
 // x as the q8/q4 products see it: quantized per block, then read back.
 std::vector<float> quantized_x(const std::vector<float>& x, int64_t K) {
   XqBuffer b(K);
