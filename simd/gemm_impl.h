@@ -2,7 +2,9 @@
 // defines the macro `Eigen` to a name of its own before including this header, so every Eigen
 // symbol it instantiates lives in that TU's own namespace: the linker can never merge an AVX-512
 // instantiation into code that runs on a CPU without it (and each ISA gets Eigen's kernel for it,
-// not the baseline SSE2 one).
+// not the baseline SSE2 one). Two drivers over it: gemm() for fp32 operands (Eigen's own loops)
+// and gemm_weights() for weight matrices of any type (our loops, dequantizing panels), and
+// with_gemm<V>(), which assembles the ISA's whole kernel set (simd/kernels_impl.h) with them.
 #pragma once
 
 #ifndef Eigen
