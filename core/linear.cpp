@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstring>
 
-#include "core/quantize.h"
 #include "platform/threads.h"
 
 namespace mamba::detail {
@@ -21,17 +20,22 @@ void gemm_scratch_floats(const std::vector<GemmShape>& shapes, size_t* cap_a, si
   }
 }
 
-LinearNeeds linear_needs(const std::vector<WeightShape>& weights, WeightType type, int64_t max_T) {
+LinearNeeds linear_needs(const simd::Kernels& k, const std::vector<WeightShape>& weights,
+                         WeightType type, int64_t max_T) {
   LinearNeeds n;
+  const bool quantized = type == WeightType::q8 || type == WeightType::q4;
+  const bool integer_gemm = quantized && k.gemm_quantized;
   for (const WeightShape& w : weights) {
-    size_t a, b, t = 0;
-    if (type == WeightType::f32) simd::kernels().gemm_pack_floats(max_T, w.M, w.K, &a, &b);
-    else simd::kernels().gemm_weights_floats(w.M, max_T, w.K, &a, &b, &t);
+    size_t a = 0, b = 0, t = 0;
+    if (type == WeightType::f32) k.gemm_pack_floats(max_T, w.M, w.K, &a, &b);
+    else if (integer_gemm) n.cap_panel = std::max(n.cap_panel, k.gemm_quantized_bytes(w.K));
+    else k.gemm_weights_floats(w.M, max_T, w.K, &a, &b, &t);
     n.cap_a = std::max(n.cap_a, a);
     n.cap_b = std::max(n.cap_b, b);
     n.cap_tile = std::max(n.cap_tile, t);
-    if (type == WeightType::q8 || type == WeightType::q4) n.quantized_k = std::max(n.quantized_k, w.K);
+    if (quantized) n.quantized_k = std::max(n.quantized_k, w.K);
   }
+  n.quantized_rows = quantized ? (integer_gemm ? max_T : 1) : 0;
   return n;
 }
 
@@ -39,9 +43,10 @@ void linear(const LinearCtx& ctx, float* y, int64_t ldy, const float* x, int64_t
             const simd::Matrix& W, const float* bias, int64_t T) {
   const int64_t M = W.rows, K = W.cols;
   if (T == 1) {
-    if (W.quantized()) quantize_x(x, K, ctx.xq);  // once, shared by every thread's rows
+    // Quantized once, shared by every thread's rows.
+    const simd::QuantizedX xq = W.quantized() ? ctx.k->quantize_rows(x, ldx, 1, K, ctx.xq) : ctx.xq;
     platform::parallel_for(ctx.n_threads, M, kRowGrain, [&](int, int64_t m0, int64_t m1) {
-      ctx.k->matvec(W, y, x, ctx.xq, bias, m0, m1);
+      ctx.k->matvec(W, y, x, xq, bias, m0, m1);
     });
     return;
   }
@@ -50,6 +55,18 @@ void linear(const LinearCtx& ctx, float* y, int64_t ldy, const float* x, int64_t
     float* row = y + t * ldy;
     if (bias) std::memcpy(row, bias, size_t(M) * sizeof(float));
     else std::memset(row, 0, size_t(M) * sizeof(float));
+  }
+  if (W.quantized() && ctx.k->gemm_quantized) {
+    // Every token's row quantized (split by tokens), then the rows of W split across threads.
+    simd::QuantizedX xq = ctx.xq;
+    xq.kp = simd::padded_cols(K);
+    platform::parallel_for(ctx.n_threads, T, 1, [&](int, int64_t t0, int64_t t1) {
+      ctx.k->quantize_rows(x + t0 * ldx, ldx, t1 - t0, K, xq.row(t0));
+    });
+    platform::parallel_for(ctx.n_threads, M, kRowGrain, [&](int tid, int64_t m0, int64_t m1) {
+      ctx.k->gemm_quantized(ctx.scratch[tid], W, m0, m1, xq, T, y, ldy);
+    });
+    return;
   }
   platform::parallel_for(ctx.n_threads, M, kRowGrain, [&](int tid, int64_t m0, int64_t m1) {
     if (W.type == WeightType::f32) {

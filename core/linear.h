@@ -3,9 +3,11 @@
 // API would heap-allocate them.
 //   - linear(): projections y = x W^T (+ b) over a chunk of tokens, split across threads by
 //     weight rows; a single token runs as the kernel set's matvec for the weight type instead.
-//     f32 weights go to Eigen's GEMM as they are; other types through gemm_weights, which
-//     dequantizes each cache-sized panel of weights just before packing it (over a chunk of
-//     tokens the conversion is a small part of the work).
+//     f32 weights go to Eigen's GEMM as they are; q8/q4 to the kernel set's integer GEMM where it
+//     has one (AVX-512 VNNI): the chunk's activations quantized per token as decode does, the
+//     weights repacked a few rows at a time; others (and q8/q4 elsewhere) through gemm_weights,
+//     which dequantizes each cache-sized panel of weights just before packing it (over a chunk
+//     of tokens the conversion is a small part of the work).
 //   - gemm_acc(): Y += A B for any row/column-major A and B, on the calling thread (the SSD).
 #pragma once
 
@@ -48,17 +50,18 @@ struct LinearCtx {
   const simd::Kernels* k;
   int n_threads;
   GemmScratch* scratch;    // [n_threads], with tiles for weights other than f32
-  simd::QuantizedX xq;     // one activation row quantized (q8/q4 weights): [padded K]
+  simd::QuantizedX xq;     // activation rows quantized (q8/q4 weights): [quantized_rows, padded K]
 };
 
 // What one thread's GemmScratch and the LinearCtx need for linear() with these weights of `type`
-// over up to max_T tokens (the kernel set simd::kernels() chose): floats of packing and tile, and
-// the largest K whose activation row is quantized.
+// over up to max_T tokens with kernel set k: floats of packing and tile, bytes of repacked panel,
+// and how many activation rows of how many values (the largest K) are quantized at once.
 struct LinearNeeds {
-  size_t cap_a = 0, cap_b = 0, cap_tile = 0;
-  int64_t quantized_k = 0;
+  size_t cap_a = 0, cap_b = 0, cap_tile = 0, cap_panel = 0;
+  int64_t quantized_rows = 0, quantized_k = 0;
 };
-LinearNeeds linear_needs(const std::vector<WeightShape>& weights, WeightType type, int64_t max_T);
+LinearNeeds linear_needs(const simd::Kernels& k, const std::vector<WeightShape>& weights,
+                         WeightType type, int64_t max_T);
 
 // y[T, M] (row stride ldy) = x[T, K] (row stride ldx) W[M, K]^T + bias[M] (bias may be null).
 // Its GemmShape is {T, M, K}.

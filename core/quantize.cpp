@@ -15,15 +15,6 @@ using simd::Matrix;
 
 namespace {
 
-// Round to nearest, ties to even, as std::nearbyint in the default rounding mode, for |v| < 2^22:
-// adding and taking off 1.5 * 2^23 leaves no fraction bits. Unlike nearbyint (a libm call at the
-// baseline ISA) it inlines and vectorises; decode quantizes every projection's input with
-// it, and the load every q8/q4 weight.
-inline float round_even(float v) {
-  constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23
-  return (v + kMagic) - kMagic;  // (no -ffast-math here: the compiler keeps both roundings)
-}
-
 // Block scale: the f16 that `scale` rounds to, or false if it overflows f16.
 bool block_scale(float scale, uint16_t* d16, float* d) {
   *d16 = simd::f32_to_f16(scale);
@@ -49,7 +40,7 @@ bool quantize_row(const float* x, int64_t kp, WeightType type, uint8_t* u, uint1
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     int q[kBlock];
     for (int j = 0; j < kBlock; ++j)
-      q[j] = std::clamp(int(round_even(xb[j] * id)), type == WeightType::q8 ? -127 : -8,
+      q[j] = std::clamp(int(simd::round_even(xb[j] * id)), type == WeightType::q8 ? -127 : -8,
                         type == WeightType::q8 ? 127 : 7);
     if (type == WeightType::q8) {
       for (int j = 0; j < kBlock; ++j) u[b * kBlock + j] = uint8_t(q[j] + 128);
@@ -127,35 +118,6 @@ void dequantize_row(const Matrix& m, int64_t r, float* out) {
       }
       return;
     }
-  }
-}
-
-void quantize_x(const float* x, int64_t cols, const simd::QuantizedX& out) {
-  const int64_t kp = simd::padded_cols(cols);
-  for (int64_t b = 0; b * kBlock < kp; ++b) {
-    const int64_t j0 = b * kBlock, j1 = std::min<int64_t>(cols, j0 + kBlock);
-    float amax = 0.0f;
-    bool finite = true;
-    for (int64_t j = j0; j < j1; ++j) {
-      amax = std::max(amax, std::fabs(x[j]));
-      finite &= std::isfinite(x[j]);
-    }
-    if (!finite) {  // an activation overflowed: no int8 stands for it (converting it would be
-      // undefined); a NaN scale carries it into the product, whose logits the session reports.
-      std::fill(out.q + j0, out.q + j0 + kBlock, int8_t(0));
-      out.d[b] = out.sum[b] = std::numeric_limits<float>::quiet_NaN();
-      continue;
-    }
-    float d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
-    if (std::isinf(id)) d = id = 0.0f;  // |x| < ~1e-36, 1/d overflows (0 * inf would be NaN): zero
-    int sum = 0;
-    for (int64_t j = j0; j < j0 + kBlock; ++j) {
-      const int q = j < j1 ? std::clamp(int(round_even(x[j] * id)), -127, 127) : 0;
-      out.q[j] = int8_t(q);
-      sum += q;
-    }
-    out.d[b] = d;
-    out.sum[b] = d * float(sum);
   }
 }
 

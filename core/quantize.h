@@ -1,5 +1,5 @@
 // Conversion of fp32 weights into the other weight types (at load), the scalar reference for
-// reading them back, and the per-call quantization of activations for the q8/q4 products.
+// reading them back. (Activations are quantized by the kernel set: Kernels::quantize_rows.)
 #pragma once
 
 #include <cstdint>
@@ -15,8 +15,5 @@ int64_t convert_matrix(const float* src, const simd::Matrix& m);
 
 // Row r of m as fp32 [cols] (the exact value each stored weight stands for).
 void dequantize_row(const simd::Matrix& m, int64_t r, float* out);
-
-// x [cols] -> blocks of 32 int8 with an fp32 scale each (amax / 127), zero-padded to kp.
-void quantize_x(const float* x, int64_t cols, const simd::QuantizedX& out);
 
 }  // namespace mamba::detail

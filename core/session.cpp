@@ -52,7 +52,7 @@ struct Session::Buffers {
   LayerState* states = nullptr;            // [max_slots, n_layer] each slot's per-layer state
   LayerState* row_states = nullptr;        // [max_slots] one layer's states of a batch's rows
   detail::GemmScratch* gemm = nullptr;     // [n_threads]
-  simd::QuantizedX xq;                     // the activation row of a q8/q4 matvec
+  simd::QuantizedX xq;                     // activation rows of q8/q4 products
   int nonfinite_layer = -1;  // debug builds: the first layer whose output had a non-finite value
 
   const LayerState* slot_states(int slot) const { return states + size_t(slot) * shape.n_layer; }
@@ -81,9 +81,9 @@ struct Plan {
   size_t xz, xpad, u, dbc, dt, y;  // Mamba-1 scratch
   size_t zx, G, M, wB, cs, dth;    // Mamba-2 scratch (with xpad, u, dt, y)
   int ssd_L = 0;
-  std::vector<size_t> conv, ssm, gemm_a, gemm_b, tiles;
-  size_t cap_a = 0, cap_b = 0, cap_tile = 0;
-  size_t xq_q = 0, xq_d = 0, xq_sum = 0;  // one activation row quantized (q8/q4)
+  std::vector<size_t> conv, ssm, gemm_a, gemm_b, tiles, panels;
+  size_t cap_a = 0, cap_b = 0, cap_tile = 0, cap_panel = 0;
+  size_t xq_q = 0, xq_d = 0, xq_sum = 0, xq_isum = 0;  // activation rows quantized (q8/q4)
 };
 
 // Width of Mamba-2's in_proj output and of its out_proj input (the optional MLP part included).
@@ -143,19 +143,22 @@ Plan plan(const Config& c, int d_mlp, WeightType type, const SessionLimits& lim,
     detail::mamba2_gemm_shapes(c, int(L), &shapes);
   }
   detail::gemm_scratch_floats(shapes, &p.cap_a, &p.cap_b);  // the SSD's products
-  const detail::LinearNeeds need = detail::linear_needs(weights, type, T);
+  const detail::LinearNeeds need = detail::linear_needs(simd::kernels(), weights, type, T);
   p.cap_a = std::max(p.cap_a, need.cap_a);
   p.cap_b = std::max(p.cap_b, need.cap_b);
   p.cap_tile = need.cap_tile;
+  p.cap_panel = need.cap_panel;
   for (int i = 0; i < n_threads; ++i) {
     p.gemm_a.push_back(a.floats(p.cap_a));
     p.gemm_b.push_back(a.floats(p.cap_b));
     p.tiles.push_back(a.floats(p.cap_tile));
+    p.panels.push_back(a.bytes(p.cap_panel));
   }
-  const int64_t kp = simd::padded_cols(need.quantized_k);
-  p.xq_q = a.bytes(size_t(kp));
-  p.xq_d = a.floats(size_t(kp / simd::kBlock));
-  p.xq_sum = a.floats(size_t(kp / simd::kBlock));
+  const size_t q_vals = size_t(need.quantized_rows * simd::padded_cols(need.quantized_k));
+  p.xq_q = a.bytes(q_vals);
+  p.xq_d = a.floats(q_vals / simd::kBlock);
+  p.xq_sum = a.floats(q_vals / simd::kBlock);
+  p.xq_isum = a.bytes(q_vals / simd::kBlock * sizeof(int32_t));
   p.total = a.total();
   return p;
 }
@@ -257,8 +260,9 @@ Result<std::unique_ptr<Session>> Session::create_in(std::shared_ptr<const Model>
   b->gemm = ::new (base + p.gemm) detail::GemmScratch[size_t(n_threads)];
   for (int i = 0; i < n_threads; ++i)
     b->gemm[i] = {at(p.gemm_a[size_t(i)]), at(p.gemm_b[size_t(i)]), at(p.tiles[size_t(i)]),
-                  p.cap_a, p.cap_b, p.cap_tile};
-  b->xq = simd::QuantizedX{reinterpret_cast<int8_t*>(base + p.xq_q), at(p.xq_d), at(p.xq_sum)};
+                  base + p.panels[size_t(i)], p.cap_a, p.cap_b, p.cap_tile, p.cap_panel};
+  b->xq = simd::QuantizedX{reinterpret_cast<int8_t*>(base + p.xq_q), at(p.xq_d), at(p.xq_sum),
+                           reinterpret_cast<int32_t*>(base + p.xq_isum), 0};
   s->buf_ = b;
   // Start the OpenMP team now, so its threads are not created inside the first prefill.
   platform::parallel_for(n_threads, n_threads, 1, [](int, int64_t, int64_t) {});

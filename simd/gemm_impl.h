@@ -4,7 +4,8 @@
 // instantiation into code that runs on a CPU without it (and each ISA gets Eigen's kernel for it,
 // not the baseline SSE2 one). Two drivers over it: gemm() for fp32 operands (Eigen's own loops)
 // and gemm_weights() for weight matrices of any type (our loops, dequantizing panels), and
-// with_gemm<V>(), which assembles the ISA's whole kernel set (simd/kernels_impl.h) with them.
+// with_gemm<V>(), which assembles the ISA's whole kernel set (simd/kernels_impl.h) with them and,
+// with VNNI, the integer GEMM of q8/q4 weights (simd/qgemm_impl.h).
 #pragma once
 
 #ifndef Eigen
@@ -18,6 +19,9 @@
 
 #include "simd/kernels.h"
 #include "simd/kernels_impl.h"
+#if defined(__AVX512BW__) && defined(__AVX512VNNI__)
+#include "simd/qgemm_impl.h"
+#endif
 
 namespace mamba::simd {
 namespace {
@@ -173,6 +177,10 @@ Kernels with_gemm(const char* name) {
   k.gemm_pack_floats = &gemm_pack_floats;
   k.gemm_weights = &gemm_weights<V>;
   k.gemm_weights_floats = &gemm_weights_floats;
+#if defined(__AVX512BW__) && defined(__AVX512VNNI__)
+  k.gemm_quantized = &gemm_quantized;
+  k.gemm_quantized_bytes = &gemm_quantized_bytes;
+#endif
   return k;
 }
 

@@ -1,5 +1,6 @@
 // 16-bit float conversions, scalar and exact: bf16 (fp32's upper half) and IEEE binary16.
-// Narrowing rounds to nearest even, as torch does; NaN stays NaN.
+// Narrowing rounds to nearest even, as torch does; NaN stays NaN. Also the rounding to an integer
+// that quantization uses.
 #pragma once
 
 #include <cstdint>
@@ -63,6 +64,15 @@ inline uint16_t f32_to_f16(float f) {
   // Normal: rebias the exponent and round the 13 dropped mantissa bits to nearest even.
   const uint32_t r = a - (112u << 23);
   return uint16_t(sign | ((r + 0xfffu + ((r >> 13) & 1u)) >> 13));
+}
+
+// Round to nearest, ties to even, as std::nearbyint in the default rounding mode, for |v| < 2^22:
+// adding and taking off 1.5 * 2^23 leaves no fraction bits. Unlike nearbyint (a libm call at the
+// baseline ISA) it inlines and vectorises; the load quantizes every q8/q4 weight with it,
+// and the activation quantization of the q8/q4 products rounds the same way.
+inline float round_even(float v) {
+  constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23
+  return (v + kMagic) - kMagic;  // (no -ffast-math here: the compiler keeps both roundings)
 }
 
 }  // namespace

@@ -11,13 +11,14 @@
 
 namespace mamba::simd {
 
-// Planned packing buffers for one thread's GEMMs (sizes from Kernels::gemm_pack_floats and
-// Kernels::gemm_weights_floats).
+// Planned packing buffers for one thread's GEMMs (sizes from Kernels::gemm_pack_floats,
+// Kernels::gemm_weights_floats and Kernels::gemm_quantized_bytes).
 struct PackBuffers {
-  float* a = nullptr;     // packed lhs panel, cap_a floats
-  float* b = nullptr;     // packed rhs panel, cap_b floats
-  float* tile = nullptr;  // weights other than f32 as fp32, cap_tile floats (gemm_weights)
-  size_t cap_a = 0, cap_b = 0, cap_tile = 0;
+  float* a = nullptr;        // packed lhs panel, cap_a floats
+  float* b = nullptr;        // packed rhs panel, cap_b floats
+  float* tile = nullptr;     // weights other than f32 as fp32, cap_tile floats (gemm_weights)
+  uint8_t* panel = nullptr;  // q8/q4 weight rows repacked, cap_panel bytes (gemm_quantized)
+  size_t cap_a = 0, cap_b = 0, cap_tile = 0, cap_panel = 0;
 };
 
 // Mamba-1 selective scan over T tokens for channels [c0, c1):
@@ -61,9 +62,13 @@ struct Kernels {
   void (*gemv)(float* y, const float* W, const float* x, const float* bias, int K, int m0,
                int m1);
   // The same for a weight matrix of any type: x is fp32 [cols] for f32/bf16/f16, while q8/q4
-  // read xq, x quantized by detail::quantize_x (integer block products).
+  // read xq, x quantized by quantize_rows (integer block products).
   void (*matvec)(const Matrix& W, float* y, const float* x, const QuantizedX& xq,
                  const float* bias, int64_t m0, int64_t m1);
+  // x [T, cols] (row stride ldx) quantized for the q8/q4 products into buf (room for T rows of
+  // padded_cols(cols)); returns buf with kp set. The same bits in every set (simd/quantize_impl.h).
+  QuantizedX (*quantize_rows)(const float* x, int64_t ldx, int64_t T, int64_t cols,
+                              const QuantizedX& buf);
   // Rows [r0, r1), columns [c0, c1) of W as fp32 into out [r1 - r0, c1 - c0] (prefill
   // multiplies fp32 tiles; the embedding is read a row at a time).
   void (*dequantize)(const Matrix& W, int64_t r0, int64_t r1, int64_t c0, int64_t c1, float* out);
@@ -100,6 +105,13 @@ struct Kernels {
   // What gemm_weights wants for `rows` rows of W [., K] over T tokens (it fits itself into less).
   void (*gemm_weights_floats)(int64_t rows, int64_t T, int64_t K, size_t* cap_a, size_t* cap_b,
                               size_t* cap_tile);
+  // y[T, m0:m1] (row stride ldy) += x W[m0:m1, :]^T for q8/q4 W and x quantized (rows 0..T-1 of
+  // x, simd/matrix.h): matvec's integer block products for a chunk of tokens. Null in sets
+  // without it, whose prefill runs gemm_weights on fp32 activations instead.
+  void (*gemm_quantized)(const PackBuffers& p, const Matrix& W, int64_t m0, int64_t m1,
+                         const QuantizedX& x, int64_t T, float* y, int64_t ldy) = nullptr;
+  // Bytes of p.panel gemm_quantized needs for W [., K] (it packs a few rows at a time).
+  size_t (*gemm_quantized_bytes)(int64_t K) = nullptr;
 };
 
 // The best set this CPU runs, unless MAMBA_ISA names a lower one (for tests and debugging).

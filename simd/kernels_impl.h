@@ -45,6 +45,7 @@ struct Vec {
 }  // namespace mamba::simd
 
 #include "simd/matvec_impl.h"
+#include "simd/quantize_impl.h"
 
 namespace mamba::simd {
 namespace {
@@ -246,6 +247,7 @@ Kernels make_kernels(const char* name) {
                  &Impl<V>::rmsnorm,
                  &Impl<V>::gemv,
                  &matvec<V>,
+                 &quantize_rows<V>,
                  &dequantize<V>,
                  &Impl<V>::conv1d_silu,
                  &Impl<V>::softplus_bias,

@@ -56,12 +56,21 @@ inline size_t Matrix::row_bytes() const {
   return 0;
 }
 
-// An activation x [cols] quantized in blocks of 32 for the q8/q4 products:
-//   x[j] ~= q[j] * d[j / 32];  sum[b] = d[b] * sum of q over block b (folds the weights' offset)
+// Activation rows x [T, cols] quantized in blocks of 32 for the q8/q4 products, row t at
+// q + t * kp and its blocks at d/sum/isum + t * (kp / 32):
+//   x[j] ~= q[j] * d[j / 32];  isum[b] = sum of q over block b;  sum[b] = d[b] * isum[b]
+// (the sums fold the weights' storage offset back out). Decode's matvec reads row 0; the integer
+// GEMM of a prefill chunk reads every row.
 struct QuantizedX {
-  int8_t* q = nullptr;  // [kp], zero beyond cols
-  float* d = nullptr;   // [kp / 32]
-  float* sum = nullptr; // [kp / 32]
+  int8_t* q = nullptr;       // [T, kp], zero beyond cols
+  float* d = nullptr;        // [T, kp / 32]
+  float* sum = nullptr;      // [T, kp / 32]
+  int32_t* isum = nullptr;   // [T, kp / 32]
+  int64_t kp = 0;            // padded_cols(cols): the row stride of q
+  QuantizedX row(int64_t t) const {
+    const int64_t nb = kp / kBlock;
+    return {q + t * kp, d + t * nb, sum + t * nb, isum + t * nb, kp};
+  }
 };
 
 }  // namespace mamba::simd

@@ -140,7 +140,8 @@ struct GuardedScratch {
   GuardedScratch(const detail::LinearNeeds& n, int threads) : scratch(size_t(threads)) {
     for (auto& s : scratch) {
       s.a = add(n.cap_a), s.b = add(n.cap_b), s.tile = add(n.cap_tile);
-      s.cap_a = n.cap_a, s.cap_b = n.cap_b, s.cap_tile = n.cap_tile;
+      s.panel = reinterpret_cast<uint8_t*>(add((n.cap_panel + sizeof(float) - 1) / sizeof(float)));
+      s.cap_a = n.cap_a, s.cap_b = n.cap_b, s.cap_tile = n.cap_tile, s.cap_panel = n.cap_panel;
     }
   }
   float* add(size_t floats) {

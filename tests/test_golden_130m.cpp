@@ -151,7 +151,7 @@ struct Linear {
   std::vector<detail::GemmScratch> scratch;
   detail::LinearCtx ctx;
   Linear(const Kernels& k, int n_threads, const std::vector<detail::WeightShape>& shapes) {
-    const detail::LinearNeeds need = detail::linear_needs(shapes, WeightType::f32, T);
+    const detail::LinearNeeds need = detail::linear_needs(k, shapes, WeightType::f32, T);
     const size_t cap_a = need.cap_a, cap_b = need.cap_b;
     scratch.resize(size_t(n_threads));
     for (auto& s : scratch) {

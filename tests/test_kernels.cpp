@@ -337,7 +337,7 @@ void run_linear(const Kernels& k, Worst& worst, Rng& rng, const LinearCase& lc, 
   std::vector<float> bias = rng.vec(size_t(M), -1, 1);
   const float* bp = with_bias ? bias.data() : nullptr;
 
-  GuardedScratch gs(detail::linear_needs(plan, WeightType::f32, plan_T), threads);
+  GuardedScratch gs(detail::linear_needs(k, plan, WeightType::f32, plan_T), threads);
   std::vector<float> y(size_t(T) * ldy, kSentinel);
   detail::LinearCtx ctx{&k, threads, gs.scratch.data(), {}};
   detail::linear(ctx, y.data(), ldy, x.data(), ldx, simd::f32_matrix(W.data(), M, K), bp, T);

@@ -104,7 +104,7 @@ TEST(NonFinite, OverflowIsReportedForEveryWeightType) {
     auto r = (*s)->prefill(ids, 3);
     ASSERT_FALSE(r.ok()) << weight_type_name(t);
     EXPECT_NE(r.message().find("non-finite logits"), npos) << r.message();
-    for (int k = 0; k < 3; ++k) {  // decode: the GEMV (and, for q8/q4, quantize_x) path
+    for (int k = 0; k < 3; ++k) {  // decode: the GEMV (and, for q8/q4, quantize_rows) path
       auto st = (*s)->step(1, 5);
       ASSERT_FALSE(st.ok()) << weight_type_name(t);
       EXPECT_NE(st.message().find("step: non-finite logits after token " + std::to_string(k + 1) +

@@ -52,19 +52,21 @@ struct TestMatrix {
   }
 };
 
-// Room for one activation row of K values quantized.
+// Room for `rows` activation rows of K values quantized.
 struct XqBuffer {
   std::vector<int8_t> q;
   std::vector<float> d, sum;
-  explicit XqBuffer(int64_t K)
-      : q(static_cast<size_t>(simd::padded_cols(K))), d(q.size() / simd::kBlock), sum(d.size()) {}
-  simd::QuantizedX view() { return {q.data(), d.data(), sum.data()}; }
+  std::vector<int32_t> isum;
+  explicit XqBuffer(int64_t K, int64_t rows = 1)
+      : q(static_cast<size_t>(rows * simd::padded_cols(K))), d(q.size() / simd::kBlock),
+        sum(d.size()), isum(d.size()) {}
+  simd::QuantizedX view() { return {q.data(), d.data(), sum.data(), isum.data(), 0}; }
 };
 
-// x as the q8/q4 products see it: quantized per block, then read back.
-std::vector<float> quantized_x(const std::vector<float>& x, int64_t K) {
+// x as the q8/q4 products of kernel set k see it: quantized per block, then read back.
+std::vector<float> quantized_x(const Kernels& k, const std::vector<float>& x, int64_t K) {
   XqBuffer b(K);
-  detail::quantize_x(x.data(), K, b.view());
+  k.quantize_rows(x.data(), K, 1, K, b.view());
   std::vector<float> xh(static_cast<size_t>(K));
   for (int64_t j = 0; j < K; ++j) xh[j] = float(b.q[j]) * b.d[j / simd::kBlock];
   return xh;
@@ -83,16 +85,52 @@ TEST(QuantizeX, TinyAndNonFiniteBlocks) {
   x[41] = NAN;       //          ... and a NaN (std::max skips it: it must be seen anyway)
   x[42] = 2.0f;
   for (int64_t j = 2 * simd::kBlock; j < K; ++j) x[size_t(j)] = float(j % 7) - 3.0f;  // block 2
-  XqBuffer b(K);
-  detail::quantize_x(x.data(), K, b.view());
-  for (int64_t j = 0; j < 2 * simd::kBlock; ++j) EXPECT_EQ(b.q[size_t(j)], 0) << j;
-  EXPECT_EQ(b.d[0], 0.0f);
-  EXPECT_EQ(b.sum[0], 0.0f);
-  EXPECT_TRUE(std::isnan(b.d[1]));
-  EXPECT_TRUE(std::isnan(b.sum[1]));
-  EXPECT_EQ(b.d[2], 3.0f / 127.0f);
-  EXPECT_EQ(*std::max_element(b.q.begin() + 2 * simd::kBlock, b.q.end()), 127);
-  EXPECT_EQ(*std::min_element(b.q.begin() + 2 * simd::kBlock, b.q.end()), -127);
+  for (const Kernels* k : simd::available_kernels()) {
+    SCOPED_TRACE(k->name);
+    XqBuffer b(K);
+    k->quantize_rows(x.data(), K, 1, K, b.view());
+    for (int64_t j = 0; j < 2 * simd::kBlock; ++j) EXPECT_EQ(b.q[size_t(j)], 0) << j;
+    EXPECT_EQ(b.d[0], 0.0f);
+    EXPECT_EQ(b.sum[0], 0.0f);
+    EXPECT_TRUE(std::isnan(b.d[1]));
+    EXPECT_TRUE(std::isnan(b.sum[1]));
+    EXPECT_EQ(b.d[2], 3.0f / 127.0f);
+    EXPECT_EQ(*std::max_element(b.q.begin() + 2 * simd::kBlock, b.q.end()), 127);
+    EXPECT_EQ(*std::min_element(b.q.begin() + 2 * simd::kBlock, b.q.end()), -127);
+    EXPECT_EQ(b.isum[0], 0);
+    EXPECT_EQ(b.isum[1], 0);
+  }
+}
+
+// Every set quantizes to the same bits as the scalar one (rows of any length, with a stride, the
+// last block partial), and isum / sum are the block's integer sum and d times it.
+TEST(QuantizeX, EverySetGivesTheSameBits) {
+  Rng rng(36);
+  const Kernels& scalar = *simd::available_kernels().back();
+  for (int K : {1, 17, 31, 32, 33, 100, 1541}) {
+    const int T = 3, ldx = K + 5;
+    std::vector<float> x = rng.vec(size_t(T) * ldx, -4, 4);
+    x[size_t(ldx + K / 2)] = 0.0f;
+    XqBuffer want(K, T);
+    const simd::QuantizedX w = scalar.quantize_rows(x.data(), ldx, T, K, want.view());
+    ASSERT_EQ(w.kp, simd::padded_cols(K));
+    for (int64_t b = 0; b < int64_t(want.d.size()); ++b) {
+      int sum = 0;
+      for (int j = 0; j < simd::kBlock; ++j) sum += want.q[size_t(b * simd::kBlock + j)];
+      ASSERT_EQ(want.isum[size_t(b)], sum) << "K=" << K << " block " << b;
+      ASSERT_EQ(want.sum[size_t(b)], want.d[size_t(b)] * float(sum)) << "K=" << K << " block " << b;
+    }
+    for (const Kernels* k : simd::available_kernels()) {
+      XqBuffer got(K, T);
+      k->quantize_rows(x.data(), ldx, T, K, got.view());
+      EXPECT_EQ(got.q, want.q) << k->name << " K=" << K;
+      EXPECT_EQ(got.isum, want.isum) << k->name << " K=" << K;
+      for (size_t b = 0; b < want.d.size(); ++b) {
+        ASSERT_TRUE(same_bits(got.d[b], want.d[b])) << k->name << " K=" << K << " block " << b;
+        ASSERT_TRUE(same_bits(got.sum[b], want.sum[b])) << k->name << " K=" << K << " block " << b;
+      }
+    }
+  }
 }
 
 class WeightTypesTest : public ::testing::TestWithParam<const Kernels*> {
@@ -112,9 +150,8 @@ TEST_P(WeightTypesTest, Matvec) {
           const std::vector<float> bias = rng.vec(size_t(M), -1, 1);
           const TestMatrix tm(type, W, M, K);
           XqBuffer xb(K);
-          const simd::QuantizedX xq = xb.view();
-          if (tm.m.quantized()) detail::quantize_x(x.data(), K, xq);
-          const std::vector<float> xs = tm.m.quantized() ? quantized_x(x, K) : x;
+          const simd::QuantizedX xq = k().quantize_rows(x.data(), K, 1, K, xb.view());
+          const std::vector<float> xs = tm.m.quantized() ? quantized_x(k(), x, K) : x;
           for (auto [m0, m1] : std::vector<std::pair<int, int>>{{0, M}, {1, M}, {M / 2, M}}) {
             std::vector<float> y(size_t(M) + 2, kSentinel);
             k().matvec(tm.m, y.data() + 1, x.data(), xq, with_bias ? bias.data() : nullptr, m0, m1);
@@ -161,18 +198,19 @@ TEST_P(WeightTypesTest, Dequantize) {
       }
 }
 
-// linear(): T = 1 is the matvec (quantized activations for q8/q4); T > 1 is gemm_weights, fp32
-// activations times dequantized panels. The shapes include a depth split into several slabs and
-// more rows than one panel (see the second loop); the planned buffers end in guards that must
-// survive.
+// linear(): T = 1 is the matvec (quantized activations for q8/q4); T > 1 is gemm_quantized for
+// q8/q4 where the set has it (quantized activations again, every token's), else gemm_weights,
+// fp32 activations times dequantized panels. The shapes include a depth split into several slabs,
+// more rows than one panel, rows that end inside a panel and token counts that end inside a tile;
+// the planned buffers end in guards that must survive.
 TEST_P(WeightTypesTest, Linear) {
   Rng rng(33);
   struct Shape {
     int T, M, K;
   };
   std::vector<Shape> shapes;
-  for (int T : {1, 2, 37})
-    for (int M : {5, 130})
+  for (int T : {1, 2, 11, 37})  // 11 and 37: 6-token tiles and a tail of 5 or 1
+    for (int M : {5, 130, 16 * 3 + 7})
       for (int K : {7, 33, 100}) shapes.push_back({T, M, K});
   shapes.push_back({37, 300, 1000});  // several weight panels
   shapes.push_back({9, 97, 3000});    // several depth slabs, the last one and its block partial
@@ -182,22 +220,23 @@ TEST_P(WeightTypesTest, Linear) {
       for (int threads : {1, 2}) {
         const TestMatrix tm(type, rng.vec(size_t(M) * K, -1, 1), M, K);
         const std::vector<float> x = rng.vec(size_t(T) * K, -1, 1), bias = rng.vec(size_t(M), -1, 1);
-        const detail::LinearNeeds need = detail::linear_needs({{M, K}}, type, T);
+        const detail::LinearNeeds need = detail::linear_needs(k(), {{M, K}}, type, T);
         GuardedScratch gs(need, threads);
-        XqBuffer xb(need.quantized_k);
+        XqBuffer xb(need.quantized_k, need.quantized_rows);
         const detail::LinearCtx ctx{&k(), threads, gs.scratch.data(), xb.view()};
         std::vector<float> y(size_t(T) * M);
         detail::linear(ctx, y.data(), M, x.data(), K, tm.m, bias.data(), T);
         Check c(where("linear %s T=%d M=%d K=%d threads=%d", weight_type_name(type), T, M, K, threads));
         for (int t = 0; t < T; ++t) {
           const std::vector<float> row(x.begin() + t * K, x.begin() + (t + 1) * K);
-          const std::vector<float> xs = T == 1 && tm.m.quantized() ? quantized_x(row, K) : row;
+          const bool xq = tm.m.quantized() && (T == 1 || k().gemm_quantized);
+          const std::vector<float> xs = xq ? quantized_x(k(), row, K) : row;
           for (int m = 0; m < M; ++m) {
             double want = bias[m], mag = std::fabs(want);
             for (int j = 0; j < K; ++j) {
               want += double(tm.deq[size_t(m) * K + j]) * xs[j];
               mag += (std::fabs(tm.deq[size_t(m) * K + j]) +
-                      (T == 1 ? tm.offset() * tm.scale(m, j) : 0.0)) * std::fabs(xs[j]);
+                      (xq ? tm.offset() * tm.scale(m, j) : 0.0)) * std::fabs(xs[j]);
             }
             c.close(y[size_t(t) * M + m], want, dot_tol(K, mag), t, m);
           }
@@ -256,12 +295,13 @@ TEST(Conversion, BlockQuantizationError) {
 // including exact ties, and pads the last block with zeros.
 TEST(Conversion, ActivationQuantizationRoundsToNearestEven) {
   Rng rng(35);
+  for (const Kernels* k : simd::available_kernels())
   for (int K : {1, 31, 32, 70}) {
     std::vector<float> x = rng.vec(size_t(K), -3, 3);
     x[0] = 127.0f;                                    // block 0's scale is exactly 1
     for (int j = 1; j < std::min(K, 32); j += 3) x[j] = float(j % 9) - 4.5f;  // ties
     XqBuffer b(K);
-    detail::quantize_x(x.data(), K, b.view());
+    k->quantize_rows(x.data(), K, 1, K, b.view());
     for (int64_t blk = 0; blk < simd::padded_cols(K) / simd::kBlock; ++blk) {
       float amax = 0.0f;
       for (int j = int(blk) * simd::kBlock; j < std::min<int>(K, int(blk + 1) * simd::kBlock); ++j)
@@ -269,7 +309,8 @@ TEST(Conversion, ActivationQuantizationRoundsToNearestEven) {
       const float d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
       ASSERT_EQ(b.d[blk], d);
       for (int j = int(blk) * simd::kBlock; j < int(blk + 1) * simd::kBlock; ++j)
-        ASSERT_EQ(int(b.q[j]), j < K ? int(std::nearbyint(x[j] * id)) : 0) << "K=" << K << " j=" << j;
+        ASSERT_EQ(int(b.q[j]), j < K ? int(std::nearbyint(x[j] * id)) : 0)
+            << k->name << " K=" << K << " j=" << j;
     }
     if (K > 2) EXPECT_EQ(int(b.q[1]), -4);  // -3.5 -> -4 (even), not -3
   }
