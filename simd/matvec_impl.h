@@ -271,10 +271,12 @@ struct QDot<Vec<xsimd::avx512bw>> {
   // Rows m..m+3, every block: out[r] = their dot products with x. Per step (four blocks of q4,
   // two of q8) x is loaded and rearranged once for the four rows; each row's integer sums start
   // from -offset * x's sums in the same lanes (a dot product with ones), which takes the storage
-  // offset off (with VNNI the products accumulate onto it directly), and its block scales (f16 weight scale * activation scale) are spread over the lanes
-  // with one permute. A row then costs a dozen instructions per 64 bytes of weights and no
-  // per-block scalar work: the single-row loops above were bound by their shuffles, scale set-up
-  // and reductions, not by memory.
+  // offset off (with VNNI the products accumulate onto it directly), and its block scales (f16
+  // weight scale * activation scale) are spread over the lanes with one permute. A row then costs
+  // a dozen instructions per 64 bytes of weights and no per-block scalar work: the single-row
+  // loops above were bound by their shuffles, scale set-up and reductions, not by memory. The
+  // last step may hold fewer blocks: masked loads read only those (the other lanes are zeros, and
+  // so are their products), so short rows (dt_proj's 48 columns) stay vectorised too.
   static void rows4(const Matrix& W, int64_t m, const QuantizedX& x, float out[4]) {
     const bool q8 = W.type == WeightType::q8;
     const int64_t nb = W.blocks();
@@ -283,26 +285,47 @@ struct QDot<Vec<xsimd::avx512bw>> {
     for (int r = 0; r < 4; ++r) u[r] = W.row<uint8_t>(m + r), dw[r] = W.scales + (m + r) * nb;
     const __m512i ones = _mm512_set1_epi8(1);
     __m512 a[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-    int64_t b = 0;
+    // The first n bytes (zeros after), and n f16 scales or fp32 floats (n <= 4): plain loads for
+    // a whole step, where n is a constant once the step is inlined.
+    const auto bytes = [](const void* p, int64_t n) __attribute__((always_inline)) {
+      return n >= 64 ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi8((__mmask64(1) << n) - 1, p);
+    };
+    const auto halves = [](const uint16_t* p, int64_t n) __attribute__((always_inline)) {
+      if (n == 4) return _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+      int32_t two;
+      if (n == 2) return std::memcpy(&two, p, sizeof two), _mm_cvtsi32_si128(two);
+      alignas(16) uint16_t t[8] = {};
+      std::copy_n(p, n, t);
+      return _mm_load_si128(reinterpret_cast<const __m128i*>(t));
+    };
+    const auto floats = [](const float* p, int64_t n) __attribute__((always_inline)) {
+      if (n == 4) return _mm_loadu_ps(p);
+      if (n == 2) return _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(p)));
+      alignas(16) float t[4] = {};
+      std::copy_n(p, n, t);
+      return _mm_load_ps(t);
+    };
     if (q8) {
       // Lanes 8j..8j+7 of the int32 sums belong to block b + j.
       const __m512i pair = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
-      for (; b + 2 <= nb; b += 2) {
-        const __m512i xv = _mm512_loadu_si512(x.q + b * kBlock);
+      // n blocks from b; inlined twice, so the full steps' masks are constants (plain loads).
+      const auto step = [&](int64_t b, int64_t n) __attribute__((always_inline)) {
+        const __m512i xv = bytes(x.q + b * kBlock, n * kBlock);
         // -128 * sum of x, per lane: each row's sums start from it.
         const __m512i off = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(dot(ones, xv), 7));
-        const __m128 xd = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(x.d + b)));
+        const __m128 xd = floats(x.d + b, n);
         for (int r = 0; r < 4; ++r) {
           const uint8_t* w = u[r] + b * kBlock;
           _mm_prefetch(reinterpret_cast<const char*>(w) + 4096, _MM_HINT_T0);
-          const __m512i p = dot_acc(off, _mm512_loadu_si512(w), xv);
-          int32_t d2;
-          std::memcpy(&d2, dw[r] + b, sizeof d2);
-          const __m128 sc = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(d2)), xd);
+          const __m512i p = dot_acc(off, bytes(w, n * kBlock), xv);
+          const __m128 sc = _mm_mul_ps(_mm_cvtph_ps(halves(dw[r] + b, n)), xd);
           a[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p),
                                  _mm512_permutexvar_ps(pair, _mm512_castps128_ps512(sc)), a[r]);
         }
-      }
+      };
+      int64_t b = 0;
+      for (; b + 2 <= nb; b += 2) step(b, 2);
+      if (b < nb) step(b, nb - b);
     } else {
       // Block j's 16 bytes hold its values 0-15 (low nibbles) and 16-31 (high): x's first and
       // second halves of the four blocks go into two vectors to match. Lanes 4j..4j+3 of the
@@ -311,40 +334,30 @@ struct QDot<Vec<xsimd::avx512bw>> {
       const __m512i lo_idx = _mm512_set_epi64(13, 12, 9, 8, 5, 4, 1, 0);
       const __m512i hi_idx = _mm512_set_epi64(15, 14, 11, 10, 7, 6, 3, 2);
       const __m512i low4 = _mm512_set1_epi8(0x0f);
-      for (; b + 4 <= nb; b += 4) {
-        const __m512i x0 = _mm512_loadu_si512(x.q + b * kBlock);
-        const __m512i x1 = _mm512_loadu_si512(x.q + b * kBlock + 64);
+      const auto step = [&](int64_t b, int64_t n) __attribute__((always_inline)) {
+        const __m512i x0 = bytes(x.q + b * kBlock, std::min<int64_t>(n, 2) * kBlock);
+        const __m512i x1 = bytes(x.q + b * kBlock + 64, std::max<int64_t>(n - 2, 0) * kBlock);
         const __m512i xlo = _mm512_permutex2var_epi64(x0, lo_idx, x1);
         const __m512i xhi = _mm512_permutex2var_epi64(x0, hi_idx, x1);
         const __m512i off = _mm512_sub_epi32(  // -8 * sum of x, per lane
             _mm512_setzero_si512(), _mm512_slli_epi32(dot_acc(dot(ones, xlo), ones, xhi), 3));
-        const __m128 xd = _mm_loadu_ps(x.d + b);
+        const __m128 xd = floats(x.d + b, n);
         for (int r = 0; r < 4; ++r) {
           const uint8_t* w = u[r] + b * (kBlock / 2);
           _mm_prefetch(reinterpret_cast<const char*>(w) + 4096, _MM_HINT_T0);
-          const __m512i v = _mm512_loadu_si512(w);
+          const __m512i v = bytes(w, n * (kBlock / 2));
           const __m512i p = dot_acc(dot_acc(off, _mm512_and_si512(v, low4), xlo),
                                     _mm512_and_si512(_mm512_srli_epi16(v, 4), low4), xhi);
-          const __m128 sc = _mm_mul_ps(
-              _mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(dw[r] + b))), xd);
+          const __m128 sc = _mm_mul_ps(_mm_cvtph_ps(halves(dw[r] + b, n)), xd);
           a[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p),
                                  _mm512_permutexvar_ps(quad, _mm512_castps128_ps512(sc)), a[r]);
         }
-      }
+      };
+      int64_t b = 0;
+      for (; b + 4 <= nb; b += 4) step(b, 4);
+      if (b < nb) step(b, nb - b);
     }
-    for (int r = 0; r < 4; ++r) {
-      out[r] = _mm512_reduce_add_ps(a[r]);
-      for (int64_t t = b; t < nb; ++t) {  // the last blocks, fewer than a step
-        // Written as (sum of u * x) - offset * (sum of x): the equivalent sum of (u - offset) * x
-        // came out wrong from GCC 12 in the -mavx512vnni set only (a 5x1 q8 matrix gave +0.244
-        // for -0.240 in one row; every other set was right), apparently vectorised as a vpdpbusd.
-        const float s1 = f16_to_f32(dw[r][t]) * x.d[t];
-        int32_t xs = 0;
-        for (int j = 0; j < kBlock; ++j) xs += x.q[t * kBlock + j];
-        out[r] += q8 ? QDot<Scalar>::q8(u[r], x.q, &s1, t, t + 1) - s1 * float(128 * xs)
-                     : QDot<Scalar>::q4(u[r], x.q, &s1, t, t + 1) - s1 * float(8 * xs);
-      }
-    }
+    for (int r = 0; r < 4; ++r) out[r] = _mm512_reduce_add_ps(a[r]);
   }
 };
 #endif
