@@ -36,6 +36,13 @@ inline void non_finite_block(const QuantizedX& out, int64_t b) {
   out.isum[b] = 0;
 }
 
+// Block b quantized with scale d, its values summing to `sum`.
+inline void finish_block(const QuantizedX& out, int64_t b, float d, int sum) {
+  out.d[b] = d;
+  out.sum[b] = d * float(sum);
+  out.isum[b] = sum;
+}
+
 template <class V>
 struct QuantizeRow {  // any set: value by value
   static void run(const float* x, int64_t cols, const QuantizedX& out) {
@@ -59,9 +66,7 @@ struct QuantizeRow {  // any set: value by value
         out.q[j] = int8_t(q);
         sum += q;
       }
-      out.d[b] = d;
-      out.sum[b] = d * float(sum);
-      out.isum[b] = sum;
+      finish_block(out, b, d, sum);
     }
   }
 };
@@ -93,10 +98,7 @@ struct QuantizeRow<Vec<xsimd::avx512bw>> {  // a block as two vectors; the row's
       const __m512i q0 = quant(x0), q1 = quant(x1);
       _mm_storeu_si128(reinterpret_cast<__m128i*>(out.q + j0), _mm512_cvtepi32_epi8(q0));
       _mm_storeu_si128(reinterpret_cast<__m128i*>(out.q + j0 + 16), _mm512_cvtepi32_epi8(q1));
-      const int sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
-      out.d[b] = d;
-      out.sum[b] = d * float(sum);
-      out.isum[b] = sum;
+      finish_block(out, b, d, _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1)));
     }
   }
 };
