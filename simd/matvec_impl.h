@@ -284,6 +284,10 @@ struct QDot<Vec<xsimd::avx512bw>> {
     const uint16_t* dw[4];
     for (int r = 0; r < 4; ++r) u[r] = W.row<uint8_t>(m + r), dw[r] = W.scales + (m + r) * nb;
     const __m512i ones = _mm512_set1_epi8(1);
+    // The four rows are adjacent, so each row's prefetch this far ahead lands a few groups on.
+    // 8 KiB (about 250 ns of DRAM reads at one core's rate) beat 4 KiB by 1.09x (q8) and 1.3x
+    // (q4) on a 160 MB matrix, side by side; 12-16 KiB was slower for q8, level for q4.
+    constexpr int kPrefetchAhead = 8192;
     __m512 a[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
     // The first n bytes (zeros after), and n f16 scales or fp32 floats (n <= 4): plain loads for
     // a whole step, where n is a constant once the step is inlined.
@@ -316,7 +320,7 @@ struct QDot<Vec<xsimd::avx512bw>> {
         const __m128 xd = floats(x.d + b, n);
         for (int r = 0; r < 4; ++r) {
           const uint8_t* w = u[r] + b * kBlock;
-          _mm_prefetch(reinterpret_cast<const char*>(w) + 4096, _MM_HINT_T0);
+          _mm_prefetch(reinterpret_cast<const char*>(w) + kPrefetchAhead, _MM_HINT_T0);
           const __m512i p = dot_acc(off, bytes(w, n * kBlock), xv);
           const __m128 sc = _mm_mul_ps(_mm_cvtph_ps(halves(dw[r] + b, n)), xd);
           a[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p),
@@ -344,7 +348,7 @@ struct QDot<Vec<xsimd::avx512bw>> {
         const __m128 xd = floats(x.d + b, n);
         for (int r = 0; r < 4; ++r) {
           const uint8_t* w = u[r] + b * (kBlock / 2);
-          _mm_prefetch(reinterpret_cast<const char*>(w) + 4096, _MM_HINT_T0);
+          _mm_prefetch(reinterpret_cast<const char*>(w) + kPrefetchAhead, _MM_HINT_T0);
           const __m512i v = bytes(w, n * (kBlock / 2));
           const __m512i p = dot_acc(dot_acc(off, _mm512_and_si512(v, low4), xlo),
                                     _mm512_and_si512(_mm512_srli_epi16(v, 4), low4), xhi);
