@@ -8,6 +8,10 @@
 namespace mamba::detail {
 namespace {
 constexpr int64_t kRowGrain = 16;  // weight rows per thread slice: whole cache lines of y
+// gemm_weights' slices: whole strips of rows in every set (4, 6 or 8) and whole token panels
+// (the vector width: 1, 4, 8 or 16), as pack_tokens wants.
+constexpr int64_t kStripGrain = 48;
+constexpr int64_t kTokenGrain = 16;
 }  // namespace
 
 void gemm_scratch_floats(const std::vector<GemmShape>& shapes, size_t* cap_a, size_t* cap_b) {
@@ -26,13 +30,14 @@ LinearNeeds linear_needs(const simd::Kernels& k, const std::vector<WeightShape>&
   const bool quantized = type == WeightType::q8 || type == WeightType::q4;
   const bool integer_gemm = quantized && k.gemm_quantized;
   for (const WeightShape& w : weights) {
-    size_t a = 0, b = 0, t = 0;
-    if (type == WeightType::f32) k.gemm_pack_floats(max_T, w.M, w.K, &a, &b);
-    else if (integer_gemm) n.cap_panel = std::max(n.cap_panel, k.gemm_quantized_bytes(w.K));
-    else k.gemm_weights_floats(w.M, max_T, w.K, &a, &b, &t);
-    n.cap_a = std::max(n.cap_a, a);
-    n.cap_b = std::max(n.cap_b, b);
-    n.cap_tile = std::max(n.cap_tile, t);
+    if (integer_gemm) {
+      n.cap_panel = std::max(n.cap_panel, k.gemm_quantized_bytes(w.K));
+    } else {
+      size_t tokens, tile;
+      k.gemm_weights_floats(max_T, w.K, &tokens, &tile);
+      n.cap_tokens = std::max(n.cap_tokens, tokens);
+      n.cap_tile = std::max(n.cap_tile, tile);
+    }
     if (quantized) n.quantized_k = std::max(n.quantized_k, w.K);
   }
   n.quantized_rows = quantized ? (integer_gemm ? max_T : 1) : 0;
@@ -50,14 +55,15 @@ void linear(const LinearCtx& ctx, float* y, int64_t ldy, const float* x, int64_t
     });
     return;
   }
-  // The kernel accumulates into y, so start from the bias (or zero).
+  // The kernels accumulate into y, so start from the bias (or zero).
   for (int64_t t = 0; t < T; ++t) {
     float* row = y + t * ldy;
     if (bias) std::memcpy(row, bias, size_t(M) * sizeof(float));
     else std::memset(row, 0, size_t(M) * sizeof(float));
   }
+  // Every token's row quantized or packed once (split by tokens), then the rows of W split
+  // across threads.
   if (W.quantized() && ctx.k->gemm_quantized) {
-    // Every token's row quantized (split by tokens), then the rows of W split across threads.
     simd::QuantizedX xq = ctx.xq;
     xq.kp = simd::padded_cols(K);
     platform::parallel_for(ctx.n_threads, T, 1, [&](int, int64_t t0, int64_t t1) {
@@ -68,15 +74,11 @@ void linear(const LinearCtx& ctx, float* y, int64_t ldy, const float* x, int64_t
     });
     return;
   }
-  platform::parallel_for(ctx.n_threads, M, kRowGrain, [&](int tid, int64_t m0, int64_t m1) {
-    if (W.type == WeightType::f32) {
-      // W[M, K] row-major is W^T[K, M] column-major: y[:, m0:m1] += x W^T[:, m0:m1].
-      gemm_acc<Order::row_major, Order::col_major>(*ctx.k, ctx.scratch[tid], T, m1 - m0, K, x,
-                                                   ldx, static_cast<const float*>(W.data) + m0 * K,
-                                                   K, y + m0, ldy);
-    } else {
-      ctx.k->gemm_weights(ctx.scratch[tid], W, m0, m1, x, ldx, T, y, ldy);
-    }
+  platform::parallel_for(ctx.n_threads, T, kTokenGrain, [&](int, int64_t t0, int64_t t1) {
+    ctx.k->pack_tokens(x, ldx, T, K, t0, t1, ctx.tokens);
+  });
+  platform::parallel_for(ctx.n_threads, M, kStripGrain, [&](int tid, int64_t m0, int64_t m1) {
+    ctx.k->gemm_weights(ctx.scratch[tid], W, m0, m1, ctx.tokens, T, y, ldy);
   });
 }
 

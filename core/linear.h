@@ -1,14 +1,14 @@
-// Matrix products without hidden allocations: the kernel set's GEMMs (Eigen's blocked kernel built
-// for that ISA, simd/gemm_impl.h) with packing buffers planned at init, since Eigen's own product
-// API would heap-allocate them.
+// Matrix products without hidden allocations, into buffers planned at init:
 //   - linear(): projections y = x W^T (+ b) over a chunk of tokens, split across threads by
 //     weight rows; a single token runs as the kernel set's matvec for the weight type instead.
-//     f32 weights go to Eigen's GEMM as they are; q8/q4 to the kernel set's integer GEMM where it
-//     has one (AVX-512 VNNI): the chunk's activations quantized per token as decode does, the
-//     weights repacked a few rows at a time; others (and q8/q4 elsewhere) through gemm_weights,
-//     which dequantizes each cache-sized panel of weights just before packing it (over a chunk
-//     of tokens the conversion is a small part of the work).
-//   - gemm_acc(): Y += A B for any row/column-major A and B, on the calling thread (the SSD).
+//     q8/q4 go to the kernel set's integer GEMM where it has one (AVX-512 VNNI): the chunk's
+//     activations quantized per token as decode does, the weights repacked a few rows at a time;
+//     every other type (and q8/q4 elsewhere) to gemm_weights: the chunk's activations packed
+//     once, token vectors times broadcast weights, f32 rows read in place, others dequantized a
+//     strip of rows at a time (over a chunk of tokens the conversion is a small part of the work).
+//   - gemm_acc(): Y += A B for any row/column-major A and B, on the calling thread (the SSD):
+//     Eigen's blocked kernel built for the ISA (simd/gemm_impl.h), which would heap-allocate its
+//     packing buffers through Eigen's product API.
 #pragma once
 
 #include <cstddef>
@@ -49,15 +49,17 @@ void gemm_acc(const simd::Kernels& k, const GemmScratch& s, int64_t M, int64_t N
 struct LinearCtx {
   const simd::Kernels* k;
   int n_threads;
-  GemmScratch* scratch;    // [n_threads], with tiles for weights other than f32
+  GemmScratch* scratch;    // [n_threads], with tiles of weight rows (gemm_weights)
   simd::QuantizedX xq;     // activation rows quantized (q8/q4 weights): [quantized_rows, padded K]
+  float* tokens = nullptr;  // [cap_tokens] the activations packed for gemm_weights, all threads'
 };
 
 // What one thread's GemmScratch and the LinearCtx need for linear() with these weights of `type`
-// over up to max_T tokens with kernel set k: floats of packing and tile, bytes of repacked panel,
-// and how many activation rows of how many values (the largest K) are quantized at once.
+// over up to max_T tokens with kernel set k: floats of tile, bytes of repacked panel, floats of
+// packed activations (one buffer, shared), and how many activation rows of how many values (the
+// largest K) are quantized at once.
 struct LinearNeeds {
-  size_t cap_a = 0, cap_b = 0, cap_tile = 0, cap_panel = 0;
+  size_t cap_tile = 0, cap_panel = 0, cap_tokens = 0;
   int64_t quantized_rows = 0, quantized_k = 0;
 };
 LinearNeeds linear_needs(const simd::Kernels& k, const std::vector<WeightShape>& weights,

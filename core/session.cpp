@@ -53,6 +53,7 @@ struct Session::Buffers {
   LayerState* row_states = nullptr;        // [max_slots] one layer's states of a batch's rows
   detail::GemmScratch* gemm = nullptr;     // [n_threads]
   simd::QuantizedX xq;                     // activation rows of q8/q4 products
+  float* tokens = nullptr;                 // activation rows packed for gemm_weights
   int nonfinite_layer = -1;  // debug builds: the first layer whose output had a non-finite value
 
   const LayerState* slot_states(int slot) const { return states + size_t(slot) * shape.n_layer; }
@@ -84,6 +85,7 @@ struct Plan {
   std::vector<size_t> conv, ssm, gemm_a, gemm_b, tiles, panels;
   size_t cap_a = 0, cap_b = 0, cap_tile = 0, cap_panel = 0;
   size_t xq_q = 0, xq_d = 0, xq_sum = 0, xq_isum = 0;  // activation rows quantized (q8/q4)
+  size_t tokens = 0;  // activation rows packed for gemm_weights (linear())
 };
 
 // Width of Mamba-2's in_proj output and of its out_proj input (the optional MLP part included).
@@ -144,9 +146,8 @@ Plan plan(const Config& c, int d_mlp, WeightType type, const SessionLimits& lim,
   }
   detail::gemm_scratch_floats(shapes, &p.cap_a, &p.cap_b);  // the SSD's products
   const detail::LinearNeeds need = detail::linear_needs(simd::kernels(), weights, type, T);
-  p.cap_a = std::max(p.cap_a, need.cap_a);
-  p.cap_b = std::max(p.cap_b, need.cap_b);
   p.cap_tile = need.cap_tile;
+  p.tokens = a.floats(need.cap_tokens);
   p.cap_panel = need.cap_panel;
   for (int i = 0; i < n_threads; ++i) {
     p.gemm_a.push_back(a.floats(p.cap_a));
@@ -263,6 +264,7 @@ Result<std::unique_ptr<Session>> Session::create_in(std::shared_ptr<const Model>
                   base + p.panels[size_t(i)], p.cap_a, p.cap_b, p.cap_tile, p.cap_panel};
   b->xq = simd::QuantizedX{reinterpret_cast<int8_t*>(base + p.xq_q), at(p.xq_d), at(p.xq_sum),
                            reinterpret_cast<int32_t*>(base + p.xq_isum), 0};
+  b->tokens = at(p.tokens);
   s->buf_ = b;
   // Start the OpenMP team now, so its threads are not created inside the first prefill.
   platform::parallel_for(n_threads, n_threads, 1, [](int, int64_t, int64_t) {});
@@ -310,7 +312,7 @@ void Session::forward(const int32_t* ids, int n, int slot, const int32_t* slots,
   const Config& c = w.config;
   Buffers& b = *buf_;
   const int64_t dm = c.d_model, V = c.vocab_size;
-  const detail::LinearCtx ctx{b.kernels, b.n_threads, b.gemm, b.xq};
+  const detail::LinearCtx ctx{b.kernels, b.n_threads, b.gemm, b.xq, b.tokens};
   const bool batch = slots != nullptr;
   // Tensors are reported for single sequences only (a batch's rows are different sequences).
   detail::Tap tap{batch ? nullptr : tap_, tap_user_, -1, batch ? 0 : b.n_past[slot]};

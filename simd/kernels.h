@@ -16,7 +16,7 @@ namespace mamba::simd {
 struct PackBuffers {
   float* a = nullptr;        // packed lhs panel, cap_a floats
   float* b = nullptr;        // packed rhs panel, cap_b floats
-  float* tile = nullptr;     // weights other than f32 as fp32, cap_tile floats (gemm_weights)
+  float* tile = nullptr;     // a strip of weight rows as fp32, cap_tile floats (gemm_weights)
   uint8_t* panel = nullptr;  // q8/q4 weight rows repacked, cap_panel bytes (gemm_quantized)
   size_t cap_a = 0, cap_b = 0, cap_tile = 0, cap_panel = 0;
 };
@@ -97,14 +97,19 @@ struct Kernels {
                int64_t ldy);
   // Packing floats gemm() wants for that product (it fits itself into less if it must).
   void (*gemm_pack_floats)(int64_t M, int64_t N, int64_t K, size_t* cap_a, size_t* cap_b);
-  // y[T, m0:m1] (row-major, row stride ldy) += x[T, K] (row stride ldx) W[m0:m1, :K]^T for W of
-  // any type: panels of W dequantized into p.tile (this set's dequantize) just before Eigen packs
-  // them, x packed once per depth slab for all of them.
+  // Tokens [t0, t1) of x [T, K] (row stride ldx; t0 a multiple of 16) packed into xp for
+  // gemm_weights: panels of this set's vector width of tokens, zeros past T. Threads may pack
+  // disjoint token ranges of one xp.
+  void (*pack_tokens)(const float* x, int64_t ldx, int64_t T, int64_t K, int64_t t0, int64_t t1,
+                      float* xp);
+  // y[T, m0:m1] (row-major, row stride ldy) += x[T, K] W[m0:m1, :K]^T for W of any type, x packed
+  // by pack_tokens (simd/gemm_impl.h): f32 rows read in place, others dequantized into p.tile a
+  // strip of rows at a time (this set's dequantize).
   void (*gemm_weights)(const PackBuffers& p, const Matrix& W, int64_t m0, int64_t m1,
-                       const float* x, int64_t ldx, int64_t T, float* y, int64_t ldy);
-  // What gemm_weights wants for `rows` rows of W [., K] over T tokens (it fits itself into less).
-  void (*gemm_weights_floats)(int64_t rows, int64_t T, int64_t K, size_t* cap_a, size_t* cap_b,
-                              size_t* cap_tile);
+                       const float* xp, int64_t T, float* y, int64_t ldy);
+  // Floats of packed tokens (one buffer for all threads) and of one thread's p.tile that
+  // gemm_weights wants for up to T tokens and depth K (it fits itself into a smaller tile).
+  void (*gemm_weights_floats)(int64_t T, int64_t K, size_t* cap_tokens, size_t* cap_tile);
   // y[T, m0:m1] (row stride ldy) += x W[m0:m1, :]^T for q8/q4 W and x quantized (rows 0..T-1 of
   // x, simd/matrix.h): matvec's integer block products for a chunk of tokens. Null in sets
   // without it, whose prefill runs gemm_weights on fp32 activations instead.

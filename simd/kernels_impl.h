@@ -259,6 +259,7 @@ Kernels make_kernels(const char* name) {
                  nullptr,   // the GEMMs: added by with_gemm() (simd/gemm_impl.h)
                  nullptr,
                  nullptr,
+                 nullptr,
                  nullptr};
 }
 

@@ -131,18 +131,20 @@ std::string where(const char* fmt, Args... args) {
 // A float dot product of K terms: tol = 2 sqrt(K + 1) u sum|terms| (see the gemv test).
 double dot_tol(int K, double mag) { return kFloor + 2 * std::sqrt(double(K + 1)) * kU * mag; }
 
-// One GemmScratch per thread at exactly the planned sizes, each buffer followed by a guard of
-// sentinels that must survive (the kernels stay within their plan).
+// One GemmScratch per thread and the shared packed tokens at exactly the planned sizes, each
+// buffer followed by a guard of sentinels that must survive (the kernels stay within their plan).
 struct GuardedScratch {
   static constexpr size_t kGuard = 64;
   std::vector<std::vector<float>> bufs;
   std::vector<detail::GemmScratch> scratch;
+  float* tokens;
   GuardedScratch(const detail::LinearNeeds& n, int threads) : scratch(size_t(threads)) {
     for (auto& s : scratch) {
-      s.a = add(n.cap_a), s.b = add(n.cap_b), s.tile = add(n.cap_tile);
+      s.tile = add(n.cap_tile);
       s.panel = reinterpret_cast<uint8_t*>(add((n.cap_panel + sizeof(float) - 1) / sizeof(float)));
-      s.cap_a = n.cap_a, s.cap_b = n.cap_b, s.cap_tile = n.cap_tile, s.cap_panel = n.cap_panel;
+      s.cap_tile = n.cap_tile, s.cap_panel = n.cap_panel;
     }
+    tokens = add(n.cap_tokens);
   }
   float* add(size_t floats) {
     bufs.emplace_back(floats + kGuard, kSentinel);

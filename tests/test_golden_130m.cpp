@@ -145,24 +145,22 @@ struct Golden {
   return close(stage, k, got.data(), want.data(), got.size(), print);
 }
 
-// Packing buffers for these projections at up to T tokens, n_threads of them.
+// linear()'s buffers for these projections at up to T tokens: a tile per thread (n_threads of
+// them) and the packed tokens.
 struct Linear {
   std::vector<std::vector<float>> bufs;
   std::vector<detail::GemmScratch> scratch;
   detail::LinearCtx ctx;
   Linear(const Kernels& k, int n_threads, const std::vector<detail::WeightShape>& shapes) {
     const detail::LinearNeeds need = detail::linear_needs(k, shapes, WeightType::f32, T);
-    const size_t cap_a = need.cap_a, cap_b = need.cap_b;
     scratch.resize(size_t(n_threads));
     for (auto& s : scratch) {
-      bufs.emplace_back(cap_a);
-      s.a = bufs.back().data();
-      bufs.emplace_back(cap_b);
-      s.b = bufs.back().data();
-      s.cap_a = cap_a;
-      s.cap_b = cap_b;
+      bufs.emplace_back(need.cap_tile);
+      s.tile = bufs.back().data();
+      s.cap_tile = need.cap_tile;
     }
-    ctx = detail::LinearCtx{&k, n_threads, scratch.data(), {}};
+    bufs.emplace_back(need.cap_tokens);
+    ctx = detail::LinearCtx{&k, n_threads, scratch.data(), {}, bufs.back().data()};
   }
 };
 

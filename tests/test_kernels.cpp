@@ -339,7 +339,7 @@ void run_linear(const Kernels& k, Worst& worst, Rng& rng, const LinearCase& lc, 
 
   GuardedScratch gs(detail::linear_needs(k, plan, WeightType::f32, plan_T), threads);
   std::vector<float> y(size_t(T) * ldy, kSentinel);
-  detail::LinearCtx ctx{&k, threads, gs.scratch.data(), {}};
+  detail::LinearCtx ctx{&k, threads, gs.scratch.data(), {}, gs.tokens};
   detail::linear(ctx, y.data(), ldy, x.data(), ldx, simd::f32_matrix(W.data(), M, K), bp, T);
 
   std::vector<double> want(size_t(T) * ldy), mag(size_t(T) * ldy);

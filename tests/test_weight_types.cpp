@@ -212,8 +212,9 @@ TEST_P(WeightTypesTest, Linear) {
   for (int T : {1, 2, 11, 37})  // 11 and 37: 6-token tiles and a tail of 5 or 1
     for (int M : {5, 130, 16 * 3 + 7})
       for (int K : {7, 33, 100}) shapes.push_back({T, M, K});
-  shapes.push_back({37, 300, 1000});  // several weight panels
-  shapes.push_back({9, 97, 3000});    // several depth slabs, the last one and its block partial
+  shapes.push_back({37, 300, 1000});  // several weight panels and strips
+  shapes.push_back({9, 97, 3000});    // a long row, its last block partial
+  shapes.push_back({300, 29, 3000});  // several depth slabs (one L2-sized slab of packed tokens)
   for (WeightType type : kTypes) {
     Worst worst{weight_type_name(type), k().name};
     for (const auto [T, M, K] : shapes)
@@ -223,7 +224,7 @@ TEST_P(WeightTypesTest, Linear) {
         const detail::LinearNeeds need = detail::linear_needs(k(), {{M, K}}, type, T);
         GuardedScratch gs(need, threads);
         XqBuffer xb(need.quantized_k, need.quantized_rows);
-        const detail::LinearCtx ctx{&k(), threads, gs.scratch.data(), xb.view()};
+        const detail::LinearCtx ctx{&k(), threads, gs.scratch.data(), xb.view(), gs.tokens};
         std::vector<float> y(size_t(T) * M);
         detail::linear(ctx, y.data(), M, x.data(), K, tm.m, bias.data(), T);
         Check c(where("linear %s T=%d M=%d K=%d threads=%d", weight_type_name(type), T, M, K, threads));
