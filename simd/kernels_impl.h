@@ -118,6 +118,26 @@ struct ScanBody {
   }
 };
 
+// One token (decode), state row n of every lane: y += h[n] * C[n] after h[n] is updated, y
+// starting from D u (ScanSkipBody). The sums run in the same order as ScanBody's, so the bits
+// match; but each pass streams one row of A and of h, where ScanBody walks all N rows at once.
+struct ScanSkipBody {
+  const ScanArgs& a;
+  template <class U> void run(int c) { U::store(a.y + c, U::load(a.D + c) * U::load(a.u + c)); }
+};
+struct ScanRowBody {
+  const ScanArgs& a;
+  int n;
+  template <class U> void run(int c) {
+    const auto dt = U::load(a.dt + c);
+    float* hp = a.h + size_t(n) * a.d + c;
+    const auto dA = U::exp(dt * U::load(a.A + size_t(n) * a.d + c));
+    const auto h = U::fma(dA, U::load(hp), (dt * U::load(a.u + c)) * U::set(a.B[n]));
+    U::store(hp, h);
+    U::store(a.y + c, U::fma(h, U::set(a.C[n]), U::load(a.y + c)));
+  }
+};
+
 struct MulSiluBody {
   float* y; const float* z;
   template <class U> void run(int c) {
@@ -169,6 +189,17 @@ struct Impl {
   }
 
   static void selective_scan(const ScanArgs& a, int c0, int c1) {
+    if (a.T == 1) {
+      // Decode: the state and A come from DRAM every token (the weights stream through the
+      // caches in between), and 2N interleaved row streams defeat the hardware prefetcher.
+      ScanSkipBody skip{a};
+      for_lanes<V>(c0, c1, skip);
+      for (int n = 0; n < a.N; ++n) {
+        ScanRowBody row{a, n};
+        for_lanes<V>(c0, c1, row);
+      }
+      return;
+    }
     ScanBody body{a};
     for_lanes<V>(c0, c1, body);
   }
