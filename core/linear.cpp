@@ -8,7 +8,7 @@
 namespace mamba::detail {
 namespace {
 constexpr int64_t kRowGrain = 16;  // weight rows per thread slice: whole cache lines of y
-// gemm_weights' slices: whole strips of rows in every set (4, 6 or 8) and whole token panels
+// gemm_weights' slices: whole strips of rows in every set (4 or 6) and whole token panels
 // (the vector width: 1, 4, 8 or 16), as pack_tokens wants.
 constexpr int64_t kStripGrain = 48;
 constexpr int64_t kTokenGrain = 16;

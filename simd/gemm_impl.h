@@ -112,27 +112,24 @@ void gemm(const PackBuffers& s, bool a_row_major, bool b_row_major, int64_t M, i
 // product 183; bf16 190 here, 193 through Eigen's micro-kernel on dequantized panels (as before).
 
 // Registers of the tile: `rows` weight rows times `panels` token vectors of sums.
-template <class V>
-struct TileShape {  // 16 vector registers: 8 sums, the token vectors and a broadcast
-  static constexpr int rows = 4, panels = 2;
+template <int Rows, int Panels>
+struct Tile {
+  static constexpr int rows = Rows, panels = Panels;
 };
+// 16 vector registers: 8 sums, the token vectors and a broadcast (SSE2, scalar).
+template <class V>
+struct TileShape : Tile<4, 2> {};
 #if defined(__AVX512F__)
 template <>
-struct TileShape<Vec<xsimd::avx512bw>> {  // 32 registers: 24 sums
-  static constexpr int rows = 6, panels = 4;
-};
-#endif
-#if defined(__AVX2__)
-template <>
-struct TileShape<Vec<xsimd::fma3<xsimd::avx2>>> {  // 16 registers: 12 sums
-  static constexpr int rows = 6, panels = 2;
-};
+struct TileShape<Vec<xsimd::avx512bw>> : Tile<6, 4> {};  // 32 registers: 24 sums
 #endif
 #if defined(__aarch64__)
 template <>
-struct TileShape<Vec<xsimd::neon64>> {  // 32 registers: 24 sums
-  static constexpr int rows = 8, panels = 3;
-};
+struct TileShape<Vec<xsimd::neon64>> : Tile<6, 4> {};  // 32 registers: 24 sums
+#endif
+#if defined(__AVX2__)
+template <>
+struct TileShape<Vec<xsimd::fma3<xsimd::avx2>>> : Tile<6, 2> {};  // 16 registers: 12 sums
 #endif
 
 #if defined(__AVX512F__)
