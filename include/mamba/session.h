@@ -129,7 +129,8 @@ class Session {
                                                     bool owned);
   Status check_slot(const char* what, int slot) const;
   Status check_finite(const char* what, int slot, const float* logits, size_t n) const;
-  void forward(const int32_t* ids, int n, int slot, const int32_t* slots, float* logits_rows);
+  void forward(const int32_t* ids, int n, int slot, const int32_t* slots, float* logits_rows,
+               bool want_logits = true);
   std::shared_ptr<const Model> model_;
   Buffers* buf_ = nullptr;  // inside the block
   TapFn tap_ = nullptr;
