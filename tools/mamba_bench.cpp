@@ -56,9 +56,13 @@ struct Row {
   std::string weights;
   int threads = 0;
   double load_s = 0, weight_mib = 0;
+  double state_mib = 0;  // the recurrent state (conv + SSM) each decode step reads and rewrites
   std::vector<std::pair<int, double>> prefill_tps, ttft_ms;  // per prompt length
   double decode_tps = 0, peak_mib = 0, bandwidth_gbs = 0;
   double effective_gbs() const { return weight_mib * 1048576.0 * decode_tps / 1e9; }
+  // Weights read plus state read and written: what a step moves (Mamba-2's state is large:
+  // 18 MiB for mamba2-130m against 70 MiB of q4 weights).
+  double moved_gbs() const { return (weight_mib + 2 * state_mib) * 1048576.0 * decode_tps / 1e9; }
 };
 
 struct Options {
@@ -91,6 +95,9 @@ Result<Row> bench(const Options& o, const std::string& dir, WeightType type, int
   if (!model.ok()) return model.status();
   row.load_s = seconds_since(t_load);
   row.weight_mib = double((*model)->weight_bytes()) / 1048576.0;
+  const Config& c = (*model)->config();
+  row.state_mib = double(c.n_layer) * (double(c.d_state) * c.d_inner + double(c.d_conv - 1) * c.conv_dim()) *
+                  sizeof(float) / 1048576.0;
   SessionLimits lim;
   lim.n_threads = threads;
   lim.prefill_chunk = o.model.chunk;
@@ -142,13 +149,14 @@ void print_table(const std::vector<Row>& rows, const std::vector<int>& prompts) 
   std::printf("%-7s %3s %9s %8s", "weights", "thr", "MiB/tok", "load s");
   for (int n : prompts) std::printf(" %11s %9s", ("pp" + std::to_string(n) + " t/s").c_str(),
                                     ("ttft" + std::to_string(n)).c_str());
-  std::printf(" %9s %9s %9s %6s %8s\n", "tg t/s", "eff GB/s", "mem GB/s", "%bw", "peak MiB");
+  std::printf(" %9s %9s %9s %6s %8s %8s\n", "tg t/s", "eff GB/s", "mem GB/s", "%bw", "+state", "peak MiB");
   for (const Row& r : rows) {
     std::printf("%-7s %3d %9.1f %8.2f", r.weights.c_str(), r.threads, r.weight_mib, r.load_s);
     for (size_t i = 0; i < prompts.size(); ++i)
       std::printf(" %11.1f %7.1fms", r.prefill_tps[i].second, r.ttft_ms[i].second);
-    std::printf(" %9.1f %9.1f %9.1f %5.0f%% %8.0f\n", r.decode_tps, r.effective_gbs(),
-                r.bandwidth_gbs, 100.0 * r.effective_gbs() / r.bandwidth_gbs, r.peak_mib);
+    std::printf(" %9.1f %9.1f %9.1f %5.0f%% %7.0f%% %8.0f\n", r.decode_tps, r.effective_gbs(),
+                r.bandwidth_gbs, 100.0 * r.effective_gbs() / r.bandwidth_gbs,
+                100.0 * r.moved_gbs() / r.bandwidth_gbs, r.peak_mib);
   }
 }
 
@@ -159,7 +167,8 @@ nlohmann::json to_json(const std::vector<Row>& rows, const std::string& model) {
     nlohmann::json e = {{"weights", r.weights},     {"threads", r.threads},
                         {"weight_mib_per_token", r.weight_mib}, {"load_s", r.load_s},
                         {"decode_tokens_per_s", r.decode_tps},  {"effective_weight_gbs", r.effective_gbs()},
-                        {"measured_bandwidth_gbs", r.bandwidth_gbs}, {"peak_rss_mib", r.peak_mib}};
+                        {"measured_bandwidth_gbs", r.bandwidth_gbs}, {"peak_rss_mib", r.peak_mib},
+                        {"state_mib", r.state_mib}, {"moved_gbs", r.moved_gbs()}};
     for (size_t i = 0; i < r.prefill_tps.size(); ++i) {
       const std::string n = std::to_string(r.prefill_tps[i].first);
       e["prefill_tokens_per_s"][n] = r.prefill_tps[i].second;
