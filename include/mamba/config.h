@@ -23,7 +23,7 @@ struct Config {
   int n_heads = 0;             // num_heads (H)
   int head_dim = 0;            // P
   int n_groups = 0;            // G, also the number of gated-RMSNorm groups
-  int chunk_size = 0;          // SSD chunk length used by prefill
+  int chunk_size = 0;          // SSD chunk length (the CPU prefill uses min(chunk_size, 32))
   float dt_min = 0.0f, dt_max = 0.0f;  // time_step_limit, applied after the softplus
   int n_layer = 0;             // num_hidden_layers
   int vocab_size = 0;          // V, rows of the embedding (and of lm_head)
