@@ -312,8 +312,8 @@ Status Session::reset(int slot) {
 //     the last row only (into the slot's logits), else [n, vocab] for every row.
 //   slots != null: a batched decode step, token t continuing slots[t] (n <= max_slots distinct
 //     slots); each slot's logits receive its row.
-// want_logits false (a prefill chunk before the last, without logits_rows): no one sees this
-// chunk's logits, so the final norm and lm_head are skipped (the lm_head reads the whole
+// want_logits false (a prefill chunk before the last, without logits_rows, slots == null): no one
+// sees this chunk's logits, so the final norm and lm_head are skipped (the lm_head reads the whole
 // embedding: three of the four a 512-token prompt would compute, ~3% of its prefill).
 void Session::forward(const int32_t* ids, int n, int slot, const int32_t* slots,
                       float* logits_rows, bool want_logits) {
@@ -352,7 +352,7 @@ void Session::forward(const int32_t* ids, int n, int slot, const int32_t* slots,
     tap("hidden", b.resid, n, dm, dm);
   }
   tap.layer = -1;
-  if (!want_logits && !logits_rows && !batch) {
+  if (!want_logits) {
     b.n_past[slot] += n;
     return;
   }
@@ -407,9 +407,9 @@ Result<const float*> Session::prefill(int slot, const int32_t* ids, size_t n, fl
   buf_->nonfinite_layer = -1;
   for (size_t i = 0; i < n;) {
     const int chunk = int(std::min<size_t>(n - i, size_t(buf_->prefill_chunk)));
+    forward(ids + i, chunk, slot, nullptr, all_logits ? all_logits + i * size_t(V) : nullptr,
+            all_logits || i + size_t(chunk) == n);
     i += size_t(chunk);
-    forward(ids + i - chunk, chunk, slot, nullptr,
-            all_logits ? all_logits + (i - chunk) * size_t(V) : nullptr, i == n);
   }
   if (Status st = all_logits ? check_finite("prefill", slot, all_logits, n * size_t(V))
                              : check_finite("prefill", slot, buf_->slot_logits(slot), size_t(V));
