@@ -119,66 +119,58 @@ struct Widen<Vec<xsimd::neon64>> {
 };
 #endif
 
-// Rows of a matrix as fp32 vectors, for the shared GEMV body.
+// Rows of a matrix as fp32 vectors, for the shared GEMV body; kBytes per stored value.
 struct F32Rows {
+  static constexpr int kBytes = 4;
   const float* W;
   template <class U> typename U::type load(size_t i) const { return U::load(W + i); }
-  void prefetch(size_t i) const { __builtin_prefetch(W + i); }
+  const void* at(size_t i) const { return W + i; }
 };
 struct Bf16Rows {
+  static constexpr int kBytes = 2;
   const uint16_t* W;
   template <class U> typename U::type load(size_t i) const { return Widen<U>::bf16(W + i); }
-  void prefetch(size_t i) const { __builtin_prefetch(W + i); }
+  const void* at(size_t i) const { return W + i; }
 };
 struct F16Rows {
+  static constexpr int kBytes = 2;
   const uint16_t* W;
   template <class U> typename U::type load(size_t i) const { return Widen<U>::f16(W + i); }
-  void prefetch(size_t i) const { __builtin_prefetch(W + i); }
+  const void* at(size_t i) const { return W + i; }
 };
 
-// y[m] = dot(W[m, :K], x) (+ bias[m]) for m in [m0, m1), four rows at a time so each load of x
-// feeds four FMAs.
+// Decode's GEMVs read the matrix once, from DRAM, in the order it is stored: one row after the
+// other, each prefetched this far ahead (the rows are adjacent, so near a row's end this reaches
+// into the next ones). Four rows at a time, sharing each load of x, made four interleaved streams
+// a row apart, which the hardware prefetcher followed at ~77% of one plain stream's rate; one row
+// at a time reads at 89% (f32) and 92% (f16) of it over mamba-130m's decode weights, side by side
+// (medians of 7). A load of x from L1 per vector is cheap.
+constexpr int kGemvPrefetchAhead = 4096;
+
+// y[m] = dot(W[m, :K], x) (+ bias[m]) for m in [m0, m1). Four accumulators: enough FMA chains
+// in flight for a row served from the caches (x_proj, dt_proj) with 4-lane vectors too.
 template <class V, class Rows>
 void gemv_rows(float* y, const Rows& W, const float* x, const float* bias, int64_t K, int64_t m0,
                int64_t m1) {
   using T = typename V::type;
-  int64_t m = m0;
-  for (; m + 4 <= m1; m += 4) {
-    const size_t r0 = size_t(m) * K, r1 = r0 + K, r2 = r1 + K, r3 = r2 + K;
+  constexpr int kStep = 4 * V::width;          // values per step
+  constexpr int kSpan = kStep * Rows::kBytes;  // bytes of W per step
+  for (int64_t m = m0; m < m1; ++m) {
+    const size_t r = size_t(m) * K;
     T a0 = V::set(0.0f), a1 = a0, a2 = a0, a3 = a0;
     int64_t k = 0;
-    for (; k + V::width <= K; k += V::width) {
-      // The next four rows, one group ahead: rows shorter than a few KiB end each stream before
-      // the hardware prefetcher has ramped up, which left 16-bit GEMVs at 2/3 of the bandwidth.
-      if (m + 8 <= m1) {
-        W.prefetch(r0 + 4 * K + k); W.prefetch(r1 + 4 * K + k);
-        W.prefetch(r2 + 4 * K + k); W.prefetch(r3 + 4 * K + k);
-      }
-      T xv = V::load(x + k);
-      a0 = V::fma(W.template load<V>(r0 + k), xv, a0);
-      a1 = V::fma(W.template load<V>(r1 + k), xv, a1);
-      a2 = V::fma(W.template load<V>(r2 + k), xv, a2);
-      a3 = V::fma(W.template load<V>(r3 + k), xv, a3);
+    for (; k + kStep <= K; k += kStep) {
+      const char* ahead = static_cast<const char*>(W.at(r + k)) + kGemvPrefetchAhead;
+      for (int b = 0; b < kSpan; b += 64) __builtin_prefetch(ahead + b);
+      a0 = V::fma(W.template load<V>(r + k), V::load(x + k), a0);
+      a1 = V::fma(W.template load<V>(r + k + V::width), V::load(x + k + V::width), a1);
+      a2 = V::fma(W.template load<V>(r + k + 2 * V::width), V::load(x + k + 2 * V::width), a2);
+      a3 = V::fma(W.template load<V>(r + k + 3 * V::width), V::load(x + k + 3 * V::width), a3);
     }
-    float s0 = V::sum(a0), s1 = V::sum(a1), s2 = V::sum(a2), s3 = V::sum(a3);
-    for (; k < K; ++k) {
-      s0 += W.template load<Scalar>(r0 + k) * x[k];
-      s1 += W.template load<Scalar>(r1 + k) * x[k];
-      s2 += W.template load<Scalar>(r2 + k) * x[k];
-      s3 += W.template load<Scalar>(r3 + k) * x[k];
-    }
-    if (bias) { s0 += bias[m]; s1 += bias[m + 1]; s2 += bias[m + 2]; s3 += bias[m + 3]; }
-    y[m] = s0; y[m + 1] = s1; y[m + 2] = s2; y[m + 3] = s3;
-  }
-  for (; m < m1; ++m) {
-    const size_t r0 = size_t(m) * K;
-    T a0 = V::set(0.0f);
-    int64_t k = 0;
-    for (; k + V::width <= K; k += V::width)
-      a0 = V::fma(W.template load<V>(r0 + k), V::load(x + k), a0);
-    float s0 = V::sum(a0);
-    for (; k < K; ++k) s0 += W.template load<Scalar>(r0 + k) * x[k];
-    y[m] = s0 + (bias ? bias[m] : 0.0f);
+    for (; k + V::width <= K; k += V::width) a0 = V::fma(W.template load<V>(r + k), V::load(x + k), a0);
+    float s = V::sum((a0 + a1) + (a2 + a3));
+    for (; k < K; ++k) s += W.template load<Scalar>(r + k) * x[k];
+    y[m] = s + (bias ? bias[m] : 0.0f);
   }
 }
 
@@ -268,27 +260,28 @@ struct QDot<Vec<xsimd::avx512bw>> {
     if (b < b1) r += QDot<Scalar>::q4(u, x, s + (b - b0), b, b1);
     return r;
   }
-  // Rows m..m+3, every block: out[r] = their dot products with x. Per step (four blocks of q4,
-  // two of q8) x is loaded and rearranged once for the four rows; each row's integer sums start
-  // from -offset * x's sums in the same lanes (a dot product with ones), which takes the storage
-  // offset off (with VNNI the products accumulate onto it directly), and its block scales (f16
-  // weight scale * activation scale) are spread over the lanes with one permute. A row then costs
-  // a dozen instructions per 64 bytes of weights and no per-block scalar work: the single-row
-  // loops above were bound by their shuffles, scale set-up and reductions, not by memory. The
-  // last step may hold fewer blocks: masked loads read only those (the other lanes are zeros, and
-  // so are their products), so short rows (dt_proj's 48 columns) stay vectorised too.
-  static void rows4(const Matrix& W, int64_t m, const QuantizedX& x, float out[4]) {
+  // Rows [m0, m1), every block, into y (+ bias). The matrix is read in the order it is stored,
+  // one row after the other (one stream from DRAM, as gemv_rows), so what the rows share is
+  // computed first, for a segment of up to kSegSteps steps of x (four blocks of q4, two of q8):
+  // x rearranged to match the weights' bytes, each step's integer sums' starting value
+  // -offset * x's sums in the same lanes (a dot product with ones; the products accumulate onto
+  // it, which takes the storage offset off), and x's block scales. A row then costs a dozen
+  // instructions per 64 bytes of weights and no per-block scalar work: the single-row loops
+  // above were bound by their shuffles, scale set-up and reductions, not by memory. The last
+  // step may hold fewer blocks: masked loads read only those (the other lanes are zeros, and so
+  // are their products), so short rows (dt_proj's 48 columns) stay vectorised too. Rows longer
+  // than a segment take its partial sums through y.
+  static constexpr int64_t kSegSteps = 64;  // 8192 values of q4, 4096 of q8: < 14 KiB of stack
+  static void rows(const Matrix& W, int64_t m0, int64_t m1, const QuantizedX& x, const float* bias,
+                   float* y) {
     const bool q8 = W.type == WeightType::q8;
     const int64_t nb = W.blocks();
-    const uint8_t* u[4];
-    const uint16_t* dw[4];
-    for (int r = 0; r < 4; ++r) u[r] = W.row<uint8_t>(m + r), dw[r] = W.scales + (m + r) * nb;
+    const int64_t per_step = q8 ? 2 : 4;  // blocks
+    const int64_t n_steps = (nb + per_step - 1) / per_step;
     const __m512i ones = _mm512_set1_epi8(1);
-    // The four rows are adjacent, so each row's prefetch this far ahead lands a few groups on.
-    // 8 KiB (about 250 ns of DRAM reads at one core's rate) beat 4 KiB by 1.09x (q8) and 1.3x
-    // (q4) on a 160 MB matrix, side by side; 12-16 KiB was slower for q8, level for q4.
+    // Rows are adjacent: this far ahead in a row reaches into the next ones near its end.
+    // (8 KiB beat 4 KiB by 1.09x (q8) and 1.3x (q4) on a 160 MB matrix, side by side.)
     constexpr int kPrefetchAhead = 8192;
-    __m512 a[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
     // The first n bytes (zeros after), and n f16 scales or fp32 floats (n <= 4): plain loads for
     // a whole step, where n is a constant once the step is inlined.
     const auto bytes = [](const void* p, int64_t n) __attribute__((always_inline)) {
@@ -309,62 +302,90 @@ struct QDot<Vec<xsimd::avx512bw>> {
       std::copy_n(p, n, t);
       return _mm_load_ps(t);
     };
-    if (q8) {
-      // Lanes 8j..8j+7 of the int32 sums belong to block b + j.
-      const __m512i pair = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
-      // n blocks from b; inlined twice, so the full steps' masks are constants (plain loads).
-      const auto step = [&](int64_t b, int64_t n) __attribute__((always_inline)) {
-        const __m512i xv = bytes(x.q + b * kBlock, n * kBlock);
-        // -128 * sum of x, per lane: each row's sums start from it.
-        const __m512i off = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(dot(ones, xv), 7));
-        const __m128 xd = floats(x.d + b, n);
-        for (int r = 0; r < 4; ++r) {
-          const uint8_t* w = u[r] + b * kBlock;
-          _mm_prefetch(reinterpret_cast<const char*>(w) + kPrefetchAhead, _MM_HINT_T0);
-          const __m512i p = dot_acc(off, bytes(w, n * kBlock), xv);
-          const __m128 sc = _mm_mul_ps(_mm_cvtph_ps(halves(dw[r] + b, n)), xd);
-          a[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p),
-                                 _mm512_permutexvar_ps(pair, _mm512_castps128_ps512(sc)), a[r]);
+    // Per step of the segment: x's bytes as the weights hold them (q8: x.q itself), the offset
+    // sums, x's block scales.
+    __m512i xlo[kSegSteps], xhi[kSegSteps], off[kSegSteps];
+    __m128 xd[kSegSteps];
+    for (int64_t s0 = 0; s0 < n_steps; s0 += kSegSteps) {
+      const int64_t s1 = std::min(n_steps, s0 + kSegSteps);
+      for (int64_t s = s0; s < s1; ++s) {
+        const int64_t b = s * per_step, n = std::min(per_step, nb - b);
+        xd[s - s0] = floats(x.d + b, n);
+        if (q8) {
+          // -128 * sum of x, per lane (lanes 8j..8j+7 of the int32 sums belong to block b + j)
+          const __m512i xv = bytes(x.q + b * kBlock, n * kBlock);
+          off[s - s0] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(dot(ones, xv), 7));
+        } else {
+          // Block j's 16 bytes hold its values 0-15 (low nibbles) and 16-31 (high): x's first
+          // and second halves of the four blocks go into two vectors to match; lanes
+          // 4j..4j+3 of the int32 sums then belong to block b + j.
+          const __m512i lo_idx = _mm512_set_epi64(13, 12, 9, 8, 5, 4, 1, 0);
+          const __m512i hi_idx = _mm512_set_epi64(15, 14, 11, 10, 7, 6, 3, 2);
+          const __m512i x0 = bytes(x.q + b * kBlock, std::min<int64_t>(n, 2) * kBlock);
+          const __m512i x1 = bytes(x.q + b * kBlock + 64, std::max<int64_t>(n - 2, 0) * kBlock);
+          xlo[s - s0] = _mm512_permutex2var_epi64(x0, lo_idx, x1);
+          xhi[s - s0] = _mm512_permutex2var_epi64(x0, hi_idx, x1);
+          off[s - s0] = _mm512_sub_epi32(  // -8 * sum of x, per lane
+              _mm512_setzero_si512(), _mm512_slli_epi32(dot_acc(dot(ones, xlo[s - s0]), ones, xhi[s - s0]), 3));
         }
-      };
-      int64_t b = 0;
-      for (; b + 2 <= nb; b += 2) step(b, 2);
-      if (b < nb) step(b, nb - b);
-    } else {
-      // Block j's 16 bytes hold its values 0-15 (low nibbles) and 16-31 (high): x's first and
-      // second halves of the four blocks go into two vectors to match. Lanes 4j..4j+3 of the
-      // int32 sums then belong to block b + j.
-      const __m512i quad = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
-      const __m512i lo_idx = _mm512_set_epi64(13, 12, 9, 8, 5, 4, 1, 0);
-      const __m512i hi_idx = _mm512_set_epi64(15, 14, 11, 10, 7, 6, 3, 2);
-      const __m512i low4 = _mm512_set1_epi8(0x0f);
-      const auto step = [&](int64_t b, int64_t n) __attribute__((always_inline)) {
-        const __m512i x0 = bytes(x.q + b * kBlock, std::min<int64_t>(n, 2) * kBlock);
-        const __m512i x1 = bytes(x.q + b * kBlock + 64, std::max<int64_t>(n - 2, 0) * kBlock);
-        const __m512i xlo = _mm512_permutex2var_epi64(x0, lo_idx, x1);
-        const __m512i xhi = _mm512_permutex2var_epi64(x0, hi_idx, x1);
-        const __m512i off = _mm512_sub_epi32(  // -8 * sum of x, per lane
-            _mm512_setzero_si512(), _mm512_slli_epi32(dot_acc(dot(ones, xlo), ones, xhi), 3));
-        const __m128 xd = floats(x.d + b, n);
-        for (int r = 0; r < 4; ++r) {
-          const uint8_t* w = u[r] + b * (kBlock / 2);
-          _mm_prefetch(reinterpret_cast<const char*>(w) + kPrefetchAhead, _MM_HINT_T0);
-          const __m512i v = bytes(w, n * (kBlock / 2));
-          const __m512i p = dot_acc(dot_acc(off, _mm512_and_si512(v, low4), xlo),
-                                    _mm512_and_si512(_mm512_srli_epi16(v, 4), low4), xhi);
-          const __m128 sc = _mm_mul_ps(_mm_cvtph_ps(halves(dw[r] + b, n)), xd);
-          a[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p),
-                                 _mm512_permutexvar_ps(quad, _mm512_castps128_ps512(sc)), a[r]);
+      }
+      const bool last = s1 == n_steps, first = s0 == 0;
+      const int64_t rem = nb - (n_steps - 1) * per_step;  // blocks of the matrix's last step
+      const int64_t tail = last && rem < per_step ? rem : 0;  // a short last step in this segment
+      // Row m's sums over the segment, one fp32 lane vector.
+      const auto row = [&](int64_t m) __attribute__((always_inline)) {
+        const uint8_t* u = W.row<uint8_t>(m);
+        const uint16_t* dw = W.scales + m * nb;
+        __m512 a = _mm512_setzero_ps();
+        if (q8) {
+          const __m512i pair = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+          const auto step = [&](int64_t s, int64_t n) __attribute__((always_inline)) {
+            const int64_t b = s * 2;
+            const uint8_t* w = u + b * kBlock;
+            _mm_prefetch(reinterpret_cast<const char*>(w) + kPrefetchAhead, _MM_HINT_T0);
+            const __m512i p = dot_acc(off[s - s0], bytes(w, n * kBlock), bytes(x.q + b * kBlock, n * kBlock));
+            const __m128 sc = _mm_mul_ps(_mm_cvtph_ps(halves(dw + b, n)), xd[s - s0]);
+            a = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_permutexvar_ps(pair, _mm512_castps128_ps512(sc)), a);
+          };
+          int64_t s = s0;
+          for (; s < s1 - (tail ? 1 : 0); ++s) step(s, 2);
+          if (tail) step(s, tail);
+        } else {
+          const __m512i quad = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+          const __m512i low4 = _mm512_set1_epi8(0x0f);
+          const auto step = [&](int64_t s, int64_t n) __attribute__((always_inline)) {
+            const int64_t b = s * 4;
+            const uint8_t* w = u + b * (kBlock / 2);
+            _mm_prefetch(reinterpret_cast<const char*>(w) + kPrefetchAhead, _MM_HINT_T0);
+            const __m512i v = bytes(w, n * (kBlock / 2));
+            const __m512i p = dot_acc(dot_acc(off[s - s0], _mm512_and_si512(v, low4), xlo[s - s0]),
+                                      _mm512_and_si512(_mm512_srli_epi16(v, 4), low4), xhi[s - s0]);
+            const __m128 sc = _mm_mul_ps(_mm_cvtph_ps(halves(dw + b, n)), xd[s - s0]);
+            a = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_permutexvar_ps(quad, _mm512_castps128_ps512(sc)), a);
+          };
+          int64_t s = s0;
+          for (; s < s1 - (tail ? 1 : 0); ++s) step(s, 4);
+          if (tail) step(s, tail);
         }
+        return a;
       };
-      int64_t b = 0;
-      for (; b + 4 <= nb; b += 4) step(b, 4);
-      if (b < nb) step(b, nb - b);
+      const auto put = [&](int64_t m, float r) {
+        y[m] = (first ? (bias ? bias[m] : 0.0f) : y[m]) + r;
+      };
+      // Four rows one after the other, then their reductions together (short rows, dt_proj's
+      // one step, were bound by them).
+      int64_t m = m0;
+      for (; m + 4 <= m1; m += 4) {
+        const __m512 a[4] = {row(m), row(m + 1), row(m + 2), row(m + 3)};
+        alignas(16) float r[4];
+        _mm_store_ps(r, sum4(a));
+        for (int i = 0; i < 4; ++i) put(m + i, r[i]);
+      }
+      for (; m < m1; ++m) put(m, _mm512_reduce_add_ps(row(m)));
     }
-    _mm_storeu_ps(out, sum4(a));
   }
-  // The four rows' sums together: their reductions share the shuffles, and the chain is 5 steps
-  // instead of four chains of 8 (at the end of every call, for rows of a few hundred bytes).
+  // The four vectors' sums: their reductions share the shuffles, and the chain is 5 steps
+  // instead of four chains of 8.
   static __m128 sum4(const __m512 a[4]) {
     __m256 h[4];
     for (int r = 0; r < 4; ++r)
@@ -452,34 +473,23 @@ float row_dot(const Matrix& W, int64_t m, const QuantizedX& x) {
   return acc - (q8 ? 128.0f : 8.0f) * corr;
 }
 
-// Rows m..m+3 of a q8/q4 matrix: one by one, unless the set reads x once for the four.
+// q8/q4 rows [m0, m1) into y (+ bias): one by one, or the set's row loop where it has one.
 template <class U>
-struct QRows4 {
-  static void run(const Matrix& W, int64_t m, const QuantizedX& x, float out[4]) {
-    for (int r = 0; r < 4; ++r) out[r] = row_dot<U>(W, m + r, x);
+struct QRows {
+  static void run(const Matrix& W, int64_t m0, int64_t m1, const QuantizedX& x, const float* bias,
+                  float* y) {
+    for (int64_t m = m0; m < m1; ++m) y[m] = row_dot<U>(W, m, x) + (bias ? bias[m] : 0.0f);
   }
 };
 #if defined(__AVX512BW__)
 template <>
-struct QRows4<Vec<xsimd::avx512bw>> {
-  static void run(const Matrix& W, int64_t m, const QuantizedX& x, float out[4]) {
-    QDot<Vec<xsimd::avx512bw>>::rows4(W, m, x, out);
+struct QRows<Vec<xsimd::avx512bw>> {
+  static void run(const Matrix& W, int64_t m0, int64_t m1, const QuantizedX& x, const float* bias,
+                  float* y) {
+    QDot<Vec<xsimd::avx512bw>>::rows(W, m0, m1, x, bias, y);
   }
 };
 #endif
-
-// q8/q4 rows [m0, m1), four at a time, then one by one.
-template <class V>
-void gemv_quantized(float* y, const Matrix& W, const QuantizedX& x, const float* bias, int64_t m0,
-                    int64_t m1) {
-  int64_t m = m0;
-  for (; m + 4 <= m1; m += 4) {
-    float d[4];
-    QRows4<V>::run(W, m, x, d);
-    for (int r = 0; r < 4; ++r) y[m + r] = d[r] + (bias ? bias[m + r] : 0.0f);
-  }
-  for (; m < m1; ++m) y[m] = row_dot<V>(W, m, x) + (bias ? bias[m] : 0.0f);
-}
 
 template <class V>
 void matvec(const Matrix& W, float* y, const float* x, const QuantizedX& xq, const float* bias,
@@ -493,7 +503,7 @@ void matvec(const Matrix& W, float* y, const float* x, const QuantizedX& xq, con
       return gemv_rows<V>(y, F16Rows{static_cast<const uint16_t*>(W.data)}, x, bias, W.cols, m0, m1);
     case WeightType::q8:
     case WeightType::q4:
-      return gemv_quantized<V>(y, W, xq, bias, m0, m1);
+      return QRows<V>::run(W, m0, m1, xq, bias, y);
   }
 }
 

@@ -142,7 +142,8 @@ TEST_P(WeightTypesTest, Matvec) {
   Rng rng(31);
   for (WeightType type : kTypes) {
     Worst worst{weight_type_name(type), k().name};
-    for (int K : {1, 7, 31, 32, 33, 64, 65, 100, 1541, 8230})  // 8230: past a 256-block segment
+    // 8192: one whole segment of the AVX-512 q4 rows, 8230 past it (and past a 256-block one)
+    for (int K : {1, 7, 31, 32, 33, 64, 65, 100, 1541, 8192, 8230})
       for (int M : {1, 5, 13})
         for (bool with_bias : {false, true}) {
           std::vector<float> W = rng.vec(size_t(M) * K, -1, 1);
