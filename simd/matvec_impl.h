@@ -203,8 +203,7 @@ struct QDot {
 };
 
 #if defined(__AVX512BW__)
-// Two blocks (64 values) per step: lanes 0-7 of the int32 sums belong to the first, 8-15 to the
-// second; the scale vector is built to match.
+// Whole rows at a time (rows() below), so the single-row q8/q4 of the generic QDot are not needed.
 template <>
 struct QDot<Vec<xsimd::avx512bw>> {
   static __m512i dot(__m512i u, __m512i x) {  // u unsigned bytes, x signed; no saturation
@@ -227,47 +226,14 @@ struct QDot<Vec<xsimd::avx512bw>> {
     return _mm512_add_epi32(acc, dot(u, x));
 #endif
   }
-  static __m512 scales(const float* s) {  // [s0 x 8, s1 x 8]
-    return _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(s[0])), _mm256_set1_ps(s[1]), 1);
-  }
-  static float q8(const uint8_t* u, const int8_t* x, const float* s, int64_t b0, int64_t b1) {
-    __m512 acc = _mm512_setzero_ps();
-    int64_t b = b0;
-    for (; b + 2 <= b1; b += 2) {
-      const __m512i p = dot(_mm512_loadu_si512(u + b * kBlock), _mm512_loadu_si512(x + b * kBlock));
-      acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), scales(s + (b - b0)), acc);
-    }
-    float r = _mm512_reduce_add_ps(acc);
-    if (b < b1) r += QDot<Scalar>::q8(u, x, s + (b - b0), b, b1);
-    return r;
-  }
-  static float q4(const uint8_t* u, const int8_t* x, const float* s, int64_t b0, int64_t b1) {
-    __m512 acc = _mm512_setzero_ps();
-    const __m256i low4 = _mm256_set1_epi8(0x0f);
-    int64_t b = b0;
-    for (; b + 2 <= b1; b += 2) {
-      // 32 bytes = two blocks of 16; low nibbles are values 0-15 of a block, high ones 16-31.
-      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(u + b * (kBlock / 2)));
-      const __m256i lo = _mm256_and_si256(v, low4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
-      // [lo_b, lo_b+1, hi_b, hi_b+1] (128-bit lanes) -> [lo_b, hi_b, lo_b+1, hi_b+1]
-      const __m512i w = _mm512_shuffle_i64x2(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1),
-                                             _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1),
-                                             _MM_SHUFFLE(3, 1, 2, 0));
-      const __m512i p = dot(w, _mm512_loadu_si512(x + b * kBlock));
-      acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), scales(s + (b - b0)), acc);
-    }
-    float r = _mm512_reduce_add_ps(acc);
-    if (b < b1) r += QDot<Scalar>::q4(u, x, s + (b - b0), b, b1);
-    return r;
-  }
   // Rows [m0, m1), every block, into y (+ bias). The matrix is read in the order it is stored,
   // one row after the other (one stream from DRAM, as gemv_rows), so what the rows share is
   // computed first, for a segment of up to kSegSteps steps of x (four blocks of q4, two of q8):
   // x rearranged to match the weights' bytes, each step's integer sums' starting value
   // -offset * x's sums in the same lanes (a dot product with ones; the products accumulate onto
   // it, which takes the storage offset off), and x's block scales. A row then costs a dozen
-  // instructions per 64 bytes of weights and no per-block scalar work: the single-row loops
-  // above were bound by their shuffles, scale set-up and reductions, not by memory. The last
+  // instructions per 64 bytes of weights and no per-block scalar work: loops that set up each
+  // block's scale and reduced every row alone were bound by that, not by memory. The last
   // step may hold fewer blocks: masked loads read only those (the other lanes are zeros, and so
   // are their products), so short rows (dt_proj's 48 columns) stay vectorised too. Rows longer
   // than a segment take its partial sums through y.
