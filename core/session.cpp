@@ -104,7 +104,6 @@ Plan plan(const Config& c, int d_mlp, WeightType type, const SessionLimits& lim,
   const int64_t dm = c.d_model, d = c.d_inner, N = c.d_state, K = c.d_conv, V = c.vocab_size,
                 C = c.conv_dim();
   const bool m2 = c.arch == Architecture::mamba2;
-  const int64_t ssm_floats = m2 ? int64_t(c.n_heads) * c.head_dim * N : N * d;
   platform::ArenaPlan a;
   Plan p;
   p.header = a.bytes(sizeof(BlockHeader));
@@ -115,8 +114,8 @@ Plan plan(const Config& c, int d_mlp, WeightType type, const SessionLimits& lim,
   p.gemm = a.bytes(size_t(n_threads) * sizeof(detail::GemmScratch));
   p.n_past = a.bytes(size_t(S) * sizeof(int64_t));
   for (int64_t i = 0; i < S * c.n_layer; ++i) {  // state first: contiguous per sequence
-    p.conv.push_back(a.floats(size_t((K - 1) * C)));
-    p.ssm.push_back(a.floats(size_t(ssm_floats)));
+    p.conv.push_back(a.floats(size_t(c.conv_state_floats())));
+    p.ssm.push_back(a.floats(size_t(c.ssm_state_floats())));
   }
   p.resid = a.floats(size_t(T * dm));
   p.xn = a.floats(size_t(T * dm));

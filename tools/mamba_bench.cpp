@@ -96,7 +96,7 @@ Result<Row> bench(const Options& o, const std::string& dir, WeightType type, int
   row.load_s = seconds_since(t_load);
   row.weight_mib = double((*model)->weight_bytes()) / 1048576.0;
   const Config& c = (*model)->config();
-  row.state_mib = double(c.n_layer) * (double(c.d_state) * c.d_inner + double(c.d_conv - 1) * c.conv_dim()) *
+  row.state_mib = double(c.n_layer) * double(c.conv_state_floats() + c.ssm_state_floats()) *
                   sizeof(float) / 1048576.0;
   SessionLimits lim;
   lim.n_threads = threads;

@@ -30,6 +30,10 @@ struct Config {
   int conv_dim() const {       // channels of the causal conv: x (Mamba-1); x, B, C (Mamba-2)
     return arch == Architecture::mamba1 ? d_inner : d_inner + 2 * n_groups * d_state;
   }
+  // One layer's recurrent state, fp32 values: the conv window [d_conv - 1, conv_dim] and the SSM
+  // state h [d_inner, d_state] (Mamba-2: [n_heads, head_dim, d_state], as many).
+  int64_t conv_state_floats() const { return int64_t(d_conv - 1) * conv_dim(); }
+  int64_t ssm_state_floats() const { return int64_t(d_inner) * d_state; }
   bool use_bias = false;       // in_proj / out_proj biases
   bool use_conv_bias = true;   // conv1d bias
   bool residual_in_fp32 = true;
