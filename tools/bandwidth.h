@@ -4,11 +4,26 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+
+#include "platform/arena.h"
 
 namespace mamba::tools {
 
-// Reads a buffer of `bytes` (filled, so every page is real memory) with n_threads threads using
-// the kernel set's vector loads, once for warm-up then `reps` times; the median rate in GB/s
+// A buffer of at least `bytes` (filled, so every page is real memory) to read again and again:
+// seconds() reads all of it once with n_threads threads using the kernel set's vector loads.
+class ReadProbe {
+ public:
+  explicit ReadProbe(size_t bytes);
+  double seconds(int n_threads);
+  size_t bytes() const { return size_t(n_) * sizeof(float); }
+
+ private:
+  int64_t n_;  // floats
+  platform::AlignedBlock block_;
+};
+
+// Reads a ReadProbe of `bytes` once for warm-up then `reps` times; the median rate in GB/s
 // (1e9 bytes per second). Pass the weights' size to get the rate decode could stream them at.
 double read_bandwidth_gbs(int n_threads, size_t bytes, int reps);
 
