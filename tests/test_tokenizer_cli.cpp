@@ -17,14 +17,6 @@ std::string neox() { return tokenizer_data("mamba-130m-hf"); }
 std::string mistral() { return tokenizer_data("mistral_v3_tokenizer.model"); }
 std::string tiny() { return fixture_dir("mamba1-tiny"); }
 
-#define EXPECT_RUN_OK(r) EXPECT_EQ((r).exit_code, 0) << "stderr:\n" << (r).err
-#define EXPECT_RUN_FAILS(r, ...)                          \
-  do {                                                    \
-    const RunResult& r_ = (r);                                  \
-    EXPECT_EQ(r_.exit_code, 1) << "stderr:\n" << r_.err;  \
-    EXPECT_HAS_ALL(r_.err, __VA_ARGS__);                  \
-  } while (0)
-
 std::string csv(const std::vector<int32_t>& ids) {
   std::string s;
   for (size_t i = 0; i < ids.size(); ++i) s += (i ? "," : "") + std::to_string(ids[i]);

@@ -87,5 +87,15 @@ inline ::testing::AssertionResult same_ids(const std::vector<int32_t>& got,
       EXPECT_NE(m_.find(p_), std::string::npos) << "expected \"" << p_ << "\" in:\n" << m_; \
   } while (0)
 
+// A program's run (RunResult) that succeeded; one that failed with exit status 1 and a message
+// on stderr holding every one of the parts.
+#define EXPECT_RUN_OK(r) EXPECT_EQ((r).exit_code, 0) << "stderr:\n" << (r).err
+#define EXPECT_RUN_FAILS(r, ...)                         \
+  do {                                                   \
+    const RunResult& r_ = (r);                           \
+    EXPECT_EQ(r_.exit_code, 1) << "stderr:\n" << r_.err; \
+    EXPECT_HAS_ALL(r_.err, __VA_ARGS__);                 \
+  } while (0)
+
 
 }  // namespace mamba::test

@@ -81,14 +81,14 @@ int main(int argc, char** argv) {
 
   tools::RandomCheckpoint c;
   if (!c.set_preset(preset)) {
-    std::fprintf(stderr, "error: --preset: unknown model shape '%s'\n", preset.c_str());
+    std::fprintf(stderr, "mamba-gemv-bench: error: --preset: unknown model shape '%s'\n", preset.c_str());
     return 1;
   }
   std::vector<WeightType> type_list;
   for (const std::string& name : CLI::detail::split(types, ',')) {
     Result<WeightType> t = parse_weight_type(name);
     if (!t) {
-      std::fprintf(stderr, "error: --types: %s\n", t.status().message().c_str());
+      std::fprintf(stderr, "mamba-gemv-bench: error: --types: %s\n", t.status().message().c_str());
       return 1;
     }
     type_list.push_back(*t);
@@ -101,7 +101,7 @@ int main(int argc, char** argv) {
       if (v < 1 || v > 1024) throw std::out_of_range(n);
       thread_counts.push_back(v);
     } catch (const std::exception&) {
-      std::fprintf(stderr, "error: --threads-list: '%s' is not a thread count in [1, 1024]\n", n.c_str());
+      std::fprintf(stderr, "mamba-gemv-bench: error: --threads-list: '%s' is not a thread count in [1, 1024]\n", n.c_str());
       return 1;
     }
   }
