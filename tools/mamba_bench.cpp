@@ -20,8 +20,8 @@
 
 #include "examples/cli.h"
 #include "mamba/mamba.h"
-#include "platform/threads.h"
 #include "tools/bandwidth.h"
+#include "tools/bench_lists.h"
 #include "tools/random_checkpoint.h"
 
 namespace {
@@ -207,26 +207,18 @@ int main(int argc, char** argv) {
     if (std::string err = rc.write_to(tmp); !err.empty()) return cli::error("mamba-bench", err);
     dir = tmp;
   }
-  std::vector<WeightType> types;
-  for (size_t pos = 0; pos <= o.weights.size();) {
-    const size_t comma = std::min(o.weights.find(',', pos), o.weights.size());
-    auto t = parse_weight_type(o.weights.substr(pos, comma - pos));
-    if (!t.ok()) return cli::error("mamba-bench", "--types: " + t.message());
-    types.push_back(*t);
-    pos = comma + 1;
-  }
-  const int cores = platform::resolve_threads(0);
-  const std::vector<int> threads = o.threads.empty()
-                                       ? (cores > 1 ? std::vector<int>{1, cores} : std::vector<int>{1})
-                                       : parse_ints(o.threads, "--threads-list");
+  const auto types = tools::parse_weight_types(o.weights);
+  if (!types.ok()) return cli::error("mamba-bench", types.message());
+  const auto threads = tools::parse_thread_counts(o.threads);
+  if (!threads.ok()) return cli::error("mamba-bench", threads.message());
   const std::vector<int> prompts = parse_ints(o.prompts, "--prompts");
   for (int n : prompts)
     if (n < 1) return cli::error("mamba-bench", "--prompts: lengths must be >= 1");
 
   std::vector<Row> rows;
   int status = 0;
-  for (WeightType t : types)
-    for (int th : threads) {
+  for (WeightType t : *types)
+    for (int th : *threads) {
       auto r = bench(o, dir, t, th, prompts);
       if (!r.ok()) {
         status = cli::error("mamba-bench", r.message());

@@ -16,11 +16,10 @@
 
 #include "core/linear.h"
 #include "core/quantize.h"
-#include "mamba/weight_type.h"
 #include "platform/arena.h"
-#include "platform/threads.h"
 #include "simd/kernels.h"
 #include "tools/bandwidth.h"
+#include "tools/bench_lists.h"
 #include "tools/random_checkpoint.h"
 
 namespace {
@@ -84,31 +83,13 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "mamba-gemv-bench: error: --preset: unknown model shape '%s'\n", preset.c_str());
     return 1;
   }
-  std::vector<WeightType> type_list;
-  for (const std::string& name : CLI::detail::split(types, ',')) {
-    Result<WeightType> t = parse_weight_type(name);
-    if (!t) {
-      std::fprintf(stderr, "mamba-gemv-bench: error: --types: %s\n", t.status().message().c_str());
+  const auto type_list = tools::parse_weight_types(types);
+  const auto thread_counts = tools::parse_thread_counts(threads_list);
+  for (const Status& st : {type_list.status(), thread_counts.status()})
+    if (!st.ok()) {
+      std::fprintf(stderr, "mamba-gemv-bench: error: %s\n", st.message().c_str());
       return 1;
     }
-    type_list.push_back(*t);
-  }
-  std::vector<int> thread_counts;
-  for (const std::string& n : CLI::detail::split(threads_list, ',')) {
-    if (n.empty()) continue;
-    try {
-      const int v = std::stoi(n);
-      if (v < 1 || v > 1024) throw std::out_of_range(n);
-      thread_counts.push_back(v);
-    } catch (const std::exception&) {
-      std::fprintf(stderr, "mamba-gemv-bench: error: --threads-list: '%s' is not a thread count in [1, 1024]\n", n.c_str());
-      return 1;
-    }
-  }
-  if (thread_counts.empty()) {
-    thread_counts.push_back(1);
-    if (platform::resolve_threads(0) > 1) thread_counts.push_back(platform::resolve_threads(0));
-  }
 
   const simd::Kernels& k = simd::kernels();
   const std::vector<Shape> layer = layer_shapes(c);
@@ -132,7 +113,7 @@ int main(int argc, char** argv) {
               "GB/s", "read GB/s", "ratio");
   for (const Shape& s : layer) std::printf(" %s", s.name);
   std::printf(" lm_head\n");
-  for (WeightType type : type_list) {
+  for (WeightType type : *type_list) {
     std::vector<Owned> pass;  // the decode weight pass, in order
     size_t pass_bytes = 0;
     for (int l = 0; l < c.n_layer; ++l)
@@ -140,7 +121,7 @@ int main(int argc, char** argv) {
     pass.push_back(make_matrix(type, lm_head, rng));
     for (const Owned& o : pass) pass_bytes += o.m.bytes();
     tools::ReadProbe probe(pass_bytes);
-    for (int threads : thread_counts) {
+    for (int threads : *thread_counts) {
       std::vector<detail::GemmScratch> scratch(static_cast<size_t>(threads));
       const detail::LinearCtx ctx{&k, threads, scratch.data(),
                                   {xq.data(), xd.data(), xs.data(), xi.data(), kp}, nullptr};
