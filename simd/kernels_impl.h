@@ -121,9 +121,20 @@ struct ScanBody {
 // One token (decode), state row n of every lane: y += h[n] * C[n] after h[n] is updated, y
 // starting from D u (ScanSkipBody). The sums run in the same order as ScanBody's, so the bits
 // match; but each pass streams one row of A and of h, where ScanBody walks all N rows at once.
+// A thread's slice of a row is short (768 channels, 3 KiB, for mamba-130m on two threads) and
+// comes from DRAM, too short for the hardware prefetcher to get going: each pass prefetches the
+// same lanes of the row kScanAheadRows ahead (the skip pass the first rows). Measured on
+// mamba-130m q4 decode, two threads: the scan's team 29 -> 15 thousand TSC cycles a layer.
+constexpr int kScanAheadRows = 2;
 struct ScanSkipBody {
   const ScanArgs& a;
-  template <class U> void run(int c) { U::store(a.y + c, U::load(a.D + c) * U::load(a.u + c)); }
+  template <class U> void run(int c) {
+    for (int n = 0; n < kScanAheadRows && n < a.N; ++n) {
+      __builtin_prefetch(a.h + size_t(n) * a.d + c, 1);
+      __builtin_prefetch(a.A + size_t(n) * a.d + c);
+    }
+    U::store(a.y + c, U::load(a.D + c) * U::load(a.u + c));
+  }
 };
 struct ScanRowBody {
   const ScanArgs& a;
@@ -131,6 +142,10 @@ struct ScanRowBody {
   template <class U> void run(int c) {
     const auto dt = U::load(a.dt + c);
     float* hp = a.h + size_t(n) * a.d + c;
+    if (n + kScanAheadRows < a.N) {
+      __builtin_prefetch(hp + size_t(kScanAheadRows) * a.d, 1);
+      __builtin_prefetch(a.A + size_t(n + kScanAheadRows) * a.d + c);
+    }
     const auto dA = U::exp(dt * U::load(a.A + size_t(n) * a.d + c));
     const auto h = U::fma(dA, U::load(hp), (dt * U::load(a.u + c)) * U::set(a.B[n]));
     U::store(hp, h);
