@@ -30,65 +30,70 @@ void ssd_chunked(const Config& c, const Mamba2Layer& Lw, const LinearCtx& ctx,
                  const Mamba2Scratch& s, float* h, float* y, int64_t ldy, int64_t T) {
   const int64_t H = c.n_heads, P = c.head_dim, N = c.d_state, G = c.n_groups;
   const int64_t d = c.d_inner, C = c.conv_dim(), Lmax = s.L, heads_per_group = H / G;
-  for (int64_t c0 = 0; c0 < T; c0 += Lmax) {
-    const int64_t L = std::min(Lmax, T - c0);
-    const float* x = s.u + c0 * C;                 // [L, C], head h at column h*P
-    const float* B = s.u + c0 * C + d;             // group g at column g*N
-    const float* Cm = s.u + c0 * C + d + G * N;
-    const float* dt = s.dt + c0 * H;               // [L, H]
-    float* yc = y + c0 * ldy;
+  const int64_t n_chunks = (T + Lmax - 1) / Lmax;
+  const auto chunk_len = [&](int64_t k) { return std::min(Lmax, T - k * Lmax); };
+  const float* B = s.u + d;           // [T, C]: group g at column g*N
+  const float* Cm = s.u + d + G * N;  // [T, C]: group g at column g*N
+  // Two thread teams a layer, not two a chunk (a 512-token prompt has 16): first C_g B_g^T of
+  // every chunk and group, which the heads of a group share; then each head on its own through
+  // every chunk in order (its state carries from one chunk into the next and stays in cache).
+  platform::parallel_for(ctx.n_threads, n_chunks * G, 1, [&](int tid, int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t k = i / G, g = i % G, L = chunk_len(k), r = k * Lmax;
+      float* Gk = s.G + i * Lmax * Lmax;  // [L, L] with row stride L
+      std::fill_n(Gk, size_t(L * L), 0.0f);
+      gemm_acc<Order::row_major, Order::col_major>(*ctx.k, ctx.scratch[tid], L, L, N,
+                                                   Cm + r * C + g * N, C, B + r * C + g * N, C, Gk, L);
+    }
+  });
 
-    platform::parallel_for(ctx.n_threads, G, 1, [&](int tid, int64_t g0, int64_t g1) {
-      for (int64_t g = g0; g < g1; ++g) {
-        float* Gg = s.G + g * Lmax * Lmax;  // [L, L] with row stride L
-        std::fill_n(Gg, size_t(L * L), 0.0f);
-        gemm_acc<Order::row_major, Order::col_major>(*ctx.k, ctx.scratch[tid], L, L, N, Cm + g * N, C,
-                                                     B + g * N, C, Gg, L);
-      }
-    });
-
-    platform::parallel_for(ctx.n_threads, H, 1, [&](int tid, int64_t h0, int64_t h1) {
-      const GemmScratch& gs = ctx.scratch[tid];
-      float* M = s.M + tid * Lmax * Lmax;
-      float* wB = s.wB + tid * Lmax * N;
-      float* cs = s.cs + tid * Lmax;
-      float* dth = s.dth + tid * Lmax;
-      for (int64_t hd = h0; hd < h1; ++hd) {
-        const int64_t g = hd / heads_per_group;
-        const float A = Lw.A[hd];
+  platform::parallel_for(ctx.n_threads, H, 1, [&](int tid, int64_t h0, int64_t h1) {
+    const GemmScratch& gs = ctx.scratch[tid];
+    float* M = s.M + tid * Lmax * Lmax;
+    float* wB = s.wB + tid * Lmax * N;
+    float* cs = s.cs + tid * Lmax;
+    float* dth = s.dth + tid * Lmax;
+    for (int64_t hd = h0; hd < h1; ++hd) {
+      const int64_t g = hd / heads_per_group;
+      const float A = Lw.A[hd], D = Lw.D[hd];
+      float* hs = h + hd * P * N;  // [P, N]
+      for (int64_t k = 0; k < n_chunks; ++k) {
+        const int64_t L = chunk_len(k), r = k * Lmax;
+        const float* x = s.u + r * C + hd * P;  // [L, P] with row stride C
+        const float* Bg = B + r * C + g * N;    // [L, N] with row stride C
+        const float* Cg = Cm + r * C + g * N;
+        const float* dt = s.dt + r * H;         // [L, H]
+        float* Y = y + r * ldy + hd * P;        // [L, P] with row stride ldy
         float acc = 0.0f;
         for (int64_t t = 0; t < L; ++t) {
           dth[t] = dt[t * H + hd];
           cs[t] = acc += dth[t] * A;
         }
-        float* hs = h + hd * P * N;  // [P, N]
-        float* Y = yc + hd * P;      // [L, P] with row stride ldy
         // Carried-in state: Y = diag(exp(cs)) C_g h0^T  (h0 [P, N] row-major = h0^T col-major).
         for (int64_t t = 0; t < L; ++t) std::fill_n(Y + t * ldy, size_t(P), 0.0f);
-        gemm_acc<Order::row_major, Order::col_major>(*ctx.k, gs, L, P, N, Cm + g * N, C, hs, N, Y, ldy);
+        gemm_acc<Order::row_major, Order::col_major>(*ctx.k, gs, L, P, N, Cg, C, hs, N, Y, ldy);
         for (int64_t t = 0; t < L; ++t) {
           const float e = std::exp(cs[t]);
           for (int64_t p = 0; p < P; ++p) Y[t * ldy + p] *= e;
         }
         // Intra-chunk: Y += (G_g o decay o dt) X_h.
-        ctx.k->ssd_decay_mask(M, s.G + g * Lmax * Lmax, cs, dth, int(L));
-        gemm_acc<Order::row_major, Order::row_major>(*ctx.k, gs, L, P, L, M, L, x + hd * P, C, Y, ldy);
+        ctx.k->ssd_decay_mask(M, s.G + (k * G + g) * Lmax * Lmax, cs, dth, int(L));
+        gemm_acc<Order::row_major, Order::row_major>(*ctx.k, gs, L, P, L, M, L, x, C, Y, ldy);
         // State to the chunk's end.
         const float last = cs[L - 1];
         for (int64_t t = 0; t < L; ++t) {
           const float wt = std::exp(last - cs[t]) * dth[t];
-          for (int64_t n = 0; n < N; ++n) wB[t * N + n] = wt * B[t * C + g * N + n];
+          for (int64_t n = 0; n < N; ++n) wB[t * N + n] = wt * Bg[t * C + n];
         }
         const float decay = std::exp(last);
         for (int64_t i = 0; i < P * N; ++i) hs[i] *= decay;
-        gemm_acc<Order::col_major, Order::row_major>(*ctx.k, gs, P, N, L, x + hd * P, C, wB, N, hs, N);
+        gemm_acc<Order::col_major, Order::row_major>(*ctx.k, gs, P, N, L, x, C, wB, N, hs, N);
         // D skip.
-        const float D = Lw.D[hd];
         for (int64_t t = 0; t < L; ++t)
-          for (int64_t p = 0; p < P; ++p) Y[t * ldy + p] += D * x[t * C + hd * P + p];
+          for (int64_t p = 0; p < P; ++p) Y[t * ldy + p] += D * x[t * C + p];
       }
-    });
-  }
+    }
+  });
 }
 
 }  // namespace

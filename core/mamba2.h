@@ -20,7 +20,7 @@ struct Mamba2Scratch {
   float* u;     // [max_T, C]   conv output: x [H, P] | B [G, N] | C [G, N]
   float* dt;    // [max_T, H]   time step after softplus and clamp
   float* y;     // [max_T, d_mlp + d_inner]  out_proj input: silu(z0) x0 | gated SSD output
-  float* G;     // [n_groups, L, L]  C B^T of each group for the current SSD chunk
+  float* G;     // [ceil(max_T / L), n_groups, L, L]  C B^T of each SSD chunk and group
   int L;
   // Per thread t (each [n_threads] entries, stride as noted):
   float* M;     // [n_threads][L, L]  decay-masked G of one head

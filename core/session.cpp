@@ -140,7 +140,7 @@ Plan plan(const Config& c, int d_mlp, WeightType type, const SessionLimits& lim,
     p.zx = a.floats(size_t(T * W));
     p.dt = a.floats(size_t(T * H));
     p.y = a.floats(size_t(T * (d_mlp + d)));
-    p.G = a.floats(size_t(c.n_groups * L * L));
+    p.G = a.floats(size_t((T + L - 1) / L * c.n_groups * L * L));
     p.M = a.floats(size_t(n_threads * L * L));
     p.wB = a.floats(size_t(n_threads * L * N));
     p.cs = a.floats(size_t(n_threads * L));
