@@ -55,12 +55,15 @@ void linear(const LinearCtx& ctx, float* y, int64_t ldy, const float* x, int64_t
     });
     return;
   }
-  // The kernels accumulate into y, so start from the bias (or zero).
-  for (int64_t t = 0; t < T; ++t) {
-    float* row = y + t * ldy;
-    if (bias) std::memcpy(row, bias, size_t(M) * sizeof(float));
-    else std::memset(row, 0, size_t(M) * sizeof(float));
-  }
+  // The kernels accumulate into y, so its rows start from the bias (or zero), set by the team
+  // that prepares x's rows (one thread setting them all was ~2% of a two-thread prefill).
+  const auto start_rows = [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      float* row = y + t * ldy;
+      if (bias) std::memcpy(row, bias, size_t(M) * sizeof(float));
+      else std::memset(row, 0, size_t(M) * sizeof(float));
+    }
+  };
   // Every token's row quantized or packed once (split by tokens), then the rows of W split
   // across threads.
   if (W.quantized() && ctx.k->gemm_quantized) {
@@ -68,6 +71,7 @@ void linear(const LinearCtx& ctx, float* y, int64_t ldy, const float* x, int64_t
     xq.kp = simd::padded_cols(K);
     platform::parallel_for(ctx.n_threads, T, 1, [&](int, int64_t t0, int64_t t1) {
       ctx.k->quantize_rows(x + t0 * ldx, ldx, t1 - t0, K, xq.row(t0));
+      start_rows(t0, t1);
     });
     platform::parallel_for(ctx.n_threads, M, kRowGrain, [&](int tid, int64_t m0, int64_t m1) {
       ctx.k->gemm_quantized(ctx.scratch[tid], W, m0, m1, xq, T, y, ldy);
@@ -76,6 +80,7 @@ void linear(const LinearCtx& ctx, float* y, int64_t ldy, const float* x, int64_t
   }
   platform::parallel_for(ctx.n_threads, T, kTokenGrain, [&](int, int64_t t0, int64_t t1) {
     ctx.k->pack_tokens(x, ldx, T, K, t0, t1, ctx.tokens);
+    start_rows(t0, t1);
   });
   platform::parallel_for(ctx.n_threads, M, kStripGrain, [&](int tid, int64_t m0, int64_t m1) {
     ctx.k->gemm_weights(ctx.scratch[tid], W, m0, m1, ctx.tokens, T, y, ldy);
