@@ -307,6 +307,18 @@ struct QDot<Vec<xsimd::avx512bw>> {
       const bool last = s1 == n_steps, first = s0 == 0;
       const int64_t rem = nb - (n_steps - 1) * per_step;  // blocks of the matrix's last step
       const int64_t tail = last && rem < per_step ? rem : 0;  // a short last step in this segment
+      // acc + the products of q4 weights w (n blocks, scales dw) with step i of the segment's x.
+      const __m512i quad = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+      const __m512i low4 = _mm512_set1_epi8(0x0f);
+      const auto q4_step = [&](const uint8_t* w, const uint16_t* dw, int64_t i, int64_t n,
+                               __m512 acc) __attribute__((always_inline)) {
+        _mm_prefetch(reinterpret_cast<const char*>(w) + kPrefetchAhead, _MM_HINT_T0);
+        const __m512i v = bytes(w, n * (kBlock / 2));
+        const __m512i p = dot_acc(dot_acc(off[i], _mm512_and_si512(v, low4), xlo[i]),
+                                  _mm512_and_si512(_mm512_srli_epi16(v, 4), low4), xhi[i]);
+        const __m128 sc = _mm_mul_ps(_mm_cvtph_ps(halves(dw, n)), xd[i]);
+        return _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_permutexvar_ps(quad, _mm512_castps128_ps512(sc)), acc);
+      };
       // Row m's sums over the segment, one fp32 lane vector.
       const auto row = [&](int64_t m) __attribute__((always_inline)) {
         const uint8_t* u = W.row<uint8_t>(m);
@@ -326,17 +338,8 @@ struct QDot<Vec<xsimd::avx512bw>> {
           for (; s < s1 - (tail ? 1 : 0); ++s) step(s, 2);
           if (tail) step(s, tail);
         } else {
-          const __m512i quad = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
-          const __m512i low4 = _mm512_set1_epi8(0x0f);
           const auto step = [&](int64_t s, int64_t n) __attribute__((always_inline)) {
-            const int64_t b = s * 4;
-            const uint8_t* w = u + b * (kBlock / 2);
-            _mm_prefetch(reinterpret_cast<const char*>(w) + kPrefetchAhead, _MM_HINT_T0);
-            const __m512i v = bytes(w, n * (kBlock / 2));
-            const __m512i p = dot_acc(dot_acc(off[s - s0], _mm512_and_si512(v, low4), xlo[s - s0]),
-                                      _mm512_and_si512(_mm512_srli_epi16(v, 4), low4), xhi[s - s0]);
-            const __m128 sc = _mm_mul_ps(_mm_cvtph_ps(halves(dw + b, n)), xd[s - s0]);
-            a = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_permutexvar_ps(quad, _mm512_castps128_ps512(sc)), a);
+            a = q4_step(u + s * 4 * (kBlock / 2), dw + s * 4, s - s0, n, a);
           };
           int64_t s = s0;
           for (; s < s1 - (tail ? 1 : 0); ++s) step(s, 4);
@@ -358,16 +361,8 @@ struct QDot<Vec<xsimd::avx512bw>> {
       if (packed) {
         // q4 rows of one or two blocks (dt_proj's): 4 / nb adjacent rows fill one step, with x
         // repeated to match (above); each row's lanes are then masked out into its own vector.
-        const __m512i quad = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
-        const __m512i low4 = _mm512_set1_epi8(0x0f);
         const auto step = [&](int64_t m) __attribute__((always_inline)) {  // rows m .. m + 4/nb - 1
-          const uint8_t* w = W.row<uint8_t>(m);
-          _mm_prefetch(reinterpret_cast<const char*>(w) + kPrefetchAhead, _MM_HINT_T0);
-          const __m512i v = _mm512_loadu_si512(w);
-          const __m512i p = dot_acc(dot_acc(off[0], _mm512_and_si512(v, low4), xlo[0]),
-                                    _mm512_and_si512(_mm512_srli_epi16(v, 4), low4), xhi[0]);
-          const __m128 sc = _mm_mul_ps(_mm_cvtph_ps(halves(W.scales + m * nb, 4)), xd[0]);
-          return _mm512_mul_ps(_mm512_cvtepi32_ps(p), _mm512_permutexvar_ps(quad, _mm512_castps128_ps512(sc)));
+          return q4_step(W.row<uint8_t>(m), W.scales + m * nb, 0, 4, _mm512_setzero_ps());
         };
         for (; m + 4 <= m1; m += 4) {
           __m512 a[4];
