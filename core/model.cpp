@@ -11,6 +11,7 @@
 #include "core/weights.h"
 #include "platform/error.h"
 #include "platform/mapped_file.h"
+#include "simd/kernels.h"
 
 namespace mamba {
 
@@ -80,25 +81,21 @@ class Binder {
   simd::Matrix matrix(const std::string& name, int64_t rows, int64_t cols) {
     const TensorView& t = get(name, {rows, cols});
     simd::Matrix m{w_.type, rows, cols};
+    // q4 in the 16-row groups of simd/matrix.h where the kernel set reads those fastest.
+    m.rows16 = m.type == WeightType::q4 && simd::kernels().q4_rows16;
     bytes_ += m.bytes();
     if (in_place(t)) {
       m.data = t.data;
       return m;
     }
-    uint8_t* mem = alloc(m.bytes());
-    m.data = mem;
-    if (m.quantized()) m.scales = reinterpret_cast<const uint16_t*>(mem + size_t(rows) * m.row_bytes());
+    m.place(alloc(m.bytes()));
     const int64_t slab_rows = std::max<int64_t>(1, (int64_t(1) << 20) / std::max<int64_t>(cols, 1));
     std::vector<float> slab(size_t(std::min(rows, slab_rows) * cols));
     for (int64_t r0 = 0; r0 < rows; r0 += slab_rows) {
       const int64_t n = std::min(slab_rows, rows - r0);
       detail::to_f32(t, size_t(r0 * cols), size_t(n * cols), slab.data());
-      simd::Matrix part = m;  // rows [r0, r0 + n)
-      part.rows = n;
-      part.data = mem + size_t(r0) * m.row_bytes();
-      if (m.quantized()) part.scales = m.scales + r0 * m.blocks();
-      if (const int64_t bad = detail::convert_matrix(slab.data(), part); bad >= 0)
-        fail(*t.file, ": tensor '", name, "' row ", r0 + bad, " holds ",
+      if (const int64_t bad = detail::convert_rows(slab.data(), m, r0, n); bad >= 0)
+        fail(*t.file, ": tensor '", name, "' row ", bad, " holds ",
              m.quantized() ? "a non-finite value or a block scale" : "a value",
              " beyond what ", weight_type_name(m.type),
              " can represent (f16's largest is 65504); load it as f32 or bf16");

@@ -54,11 +54,14 @@ bool quantize_row(const float* x, int64_t kp, WeightType type, uint8_t* u, uint1
 
 }  // namespace
 
-int64_t convert_matrix(const float* src, const Matrix& m) {
-  const int64_t cols = m.cols, kp = m.kp();
+int64_t convert_rows(const float* src, const Matrix& m, int64_t r0, int64_t n) {
+  const int64_t cols = m.cols, kp = m.kp(), nb = m.blocks();
   std::vector<float> row(size_t(m.quantized() ? kp : 0));  // one zero-padded row
-  for (int64_t r = 0; r < m.rows; ++r) {
-    const float* x = src + r * cols;
+  // rows16: a row's bytes and scales as row-major holds them, then scattered into their groups.
+  std::vector<uint8_t> bytes(size_t(m.rows16 ? kp / 2 : 0));
+  std::vector<uint16_t> scales(size_t(m.rows16 ? nb : 0));
+  for (int64_t r = r0; r < r0 + n; ++r) {
+    const float* x = src + (r - r0) * cols;
     switch (m.type) {
       case WeightType::f32:
         std::memcpy(const_cast<float*>(m.row<float>(r)), x, size_t(cols) * sizeof(float));
@@ -79,9 +82,15 @@ int64_t convert_matrix(const float* src, const Matrix& m) {
       case WeightType::q8:
       case WeightType::q4: {
         std::copy(x, x + cols, row.begin());
-        if (!quantize_row(row.data(), kp, m.type, const_cast<uint8_t*>(m.row<uint8_t>(r)),
-                          const_cast<uint16_t*>(m.scales) + r * m.blocks()))
-          return r;
+        uint8_t* u = m.rows16 ? bytes.data() : const_cast<uint8_t*>(m.row<uint8_t>(r));
+        uint16_t* s = m.rows16 ? scales.data() : const_cast<uint16_t*>(m.scales) + r * nb;
+        if (!quantize_row(row.data(), kp, m.type, u, s)) return r;
+        if (m.rows16)
+          for (int64_t b = 0; b < nb; ++b) {
+            for (int k = 0; k < 4; ++k)
+              std::memcpy(const_cast<uint8_t*>(m.q4_chunk(r, b, k)), u + b * (kBlock / 2) + 4 * k, 4);
+            const_cast<uint16_t*>(m.scales)[m.scale_index(r, b)] = s[b];
+          }
         break;
       }
     }
@@ -103,18 +112,17 @@ void dequantize_row(const Matrix& m, int64_t r, float* out) {
       return;
     case WeightType::q8:
     case WeightType::q4: {
-      const uint8_t* u = m.row<uint8_t>(r);
-      const uint16_t* s = m.scales + r * m.blocks();
       for (int64_t j = 0; j < cols; ++j) {
         const int64_t b = j / kBlock, i = j % kBlock;
         int q;
         if (m.type == WeightType::q8) {
-          q = int(u[j]) - 128;
+          q = int(m.row<uint8_t>(r)[j]) - 128;
         } else {
-          const uint8_t byte = u[b * kBlock / 2 + i % (kBlock / 2)];
+          const int64_t c = i % (kBlock / 2);  // the byte of the block holding column j
+          const uint8_t byte = m.q4_chunk(r, b, int(c / 4))[c % 4];
           q = int(i < kBlock / 2 ? byte & 15 : byte >> 4) - 8;
         }
-        out[j] = float(q) * simd::f16_to_f32(s[b]);
+        out[j] = float(q) * simd::f16_to_f32(m.scales[m.scale_index(r, b)]);
       }
       return;
     }

@@ -6,6 +6,12 @@
 //   q4: data uint8 [rows, kp / 2] byte j of block b holds column b*32+j in its low nibble and
 //       column b*32+j+16 in its high one; value = (u - 8) * scale, u in [0, 15]
 //   scales: f16 [rows, kp / 32], one a block
+//   q4 with rows16 (the AVX-512 sets' layout, chosen at load): rows in groups of 16, padded with
+//       zero rows to a whole group; data uint8 [rows / 16][blocks][4 chunks][16 rows][4 bytes],
+//       chunk k of a row's block being bytes 4k..4k+3 of its 16 above (columns 4k..4k+3 low,
+//       16+4k..16+4k+3 high); scales f16 [rows / 16][blocks][16 rows]. One 64-byte vector then
+//       holds 4 columns of 16 rows: a vpdpbusd against 4 of x's bytes broadcast gives the 16 rows'
+//       sums in 16 lanes, so decode's GEMV needs no horizontal sums and scales 16 rows' block at once.
 // The values are stored with an offset (unsigned) so the integer dot products can use the
 // unsigned x signed byte instructions (VNNI vpdpbusd, vpmaddubsw) directly; the offset comes back
 // out through the per-block sum of the activations.
@@ -26,17 +32,36 @@ struct Matrix {
   WeightType type = WeightType::f32;
   int64_t rows = 0, cols = 0;
   const void* data = nullptr;        // f32: float; bf16/f16: uint16; q8/q4: uint8 (see above)
-  const uint16_t* scales = nullptr;  // q8/q4: f16 [rows, padded_cols / 32]
+  const uint16_t* scales = nullptr;  // q8/q4: f16 [rows, padded_cols / 32] (or rows16's order)
+  bool rows16 = false;               // q4 only: the 16-row groups above
 
   int64_t kp() const { return padded_cols(cols); }
   int64_t blocks() const { return kp() / kBlock; }
   bool quantized() const { return type == WeightType::q8 || type == WeightType::q4; }
+  // Rows held in memory: rows16 pads the last group with zero rows.
+  int64_t stored_rows() const { return rows16 ? (rows + 15) / 16 * 16 : rows; }
   // Bytes of one row's values, and of the whole matrix with its scales.
   size_t row_bytes() const;
-  size_t bytes() const { return size_t(rows) * row_bytes() + (quantized() ? scale_bytes() : 0); }
-  size_t scale_bytes() const { return size_t(rows * blocks()) * sizeof(uint16_t); }
+  size_t bytes() const { return size_t(stored_rows()) * row_bytes() + (quantized() ? scale_bytes() : 0); }
+  size_t scale_bytes() const { return size_t(stored_rows() * blocks()) * sizeof(uint16_t); }
+  // Points data and scales into mem (bytes() of it): the values, then the scales.
+  void place(uint8_t* mem) {
+    data = mem;
+    if (quantized()) scales = reinterpret_cast<const uint16_t*>(mem + size_t(stored_rows()) * row_bytes());
+  }
+  // Row r of a row-major layout (not rows16).
   template <class T> const T* row(int64_t r) const {
     return reinterpret_cast<const T*>(static_cast<const uint8_t*>(data) + size_t(r) * row_bytes());
+  }
+  // q4, either layout: bytes 4k..4k+3 (chunk k) of row r's block b.
+  const uint8_t* q4_chunk(int64_t r, int64_t b, int k) const {
+    const auto* u = static_cast<const uint8_t*>(data);
+    if (!rows16) return u + size_t(r) * row_bytes() + size_t(b) * (kBlock / 2) + 4 * k;
+    return u + ((size_t(r / 16) * size_t(blocks()) + size_t(b)) * 4 + size_t(k)) * 64 + size_t(r % 16) * 4;
+  }
+  // Index into scales of row r's block b, either layout.
+  int64_t scale_index(int64_t r, int64_t b) const {
+    return rows16 ? ((r / 16) * blocks() + b) * 16 + r % 16 : r * blocks() + b;
   }
 };
 

@@ -71,7 +71,10 @@ inline __m512i block_pair(const Matrix& W, const uint8_t* r, const uint8_t* r8, 
 // Rows [r0, r0 + rows) of W (rows <= 16) into a panel; rows beyond are zeros. Per block, the 16
 // rows' 8 words of 4 values are transposed in registers (an 8x8 transpose of 32-bit words in each
 // 256-bit half, rows r and r + 8 sharing a vector), reading W row by row.
+void pack_panel_rows16(const Matrix& W, int64_t r0, int64_t rows, uint8_t* vals, float* scales);
+
 void pack_panel(const Matrix& W, int64_t r0, int64_t rows, uint8_t* vals, float* scales) {
+  if (W.rows16) return pack_panel_rows16(W, r0, rows, vals, scales);
   const int64_t nb = W.blocks();
   const uint8_t* u[kPanelRows];
   for (int r = 0; r < kPanelRows; ++r) u[r] = r < rows ? W.row<uint8_t>(r0 + r) : nullptr;
@@ -100,6 +103,49 @@ void pack_panel(const Matrix& W, int64_t r0, int64_t rows, uint8_t* vals, float*
   for (int r = 0; r < kPanelRows; ++r)
     for (int64_t b = 0; b < nb; ++b)
       scales[b * kPanelRows + r] = r < rows ? f16_to_f32(W.scales[(r0 + r) * nb + b]) : 0.0f;
+}
+
+// The same from a rows16 q4 matrix (simd/matrix.h), whose chunks already are [16 rows][4 bytes]:
+// from a whole group, each chunk's low nibbles are quad k and its high ones quad 4 + k (rows past
+// `rows` get zero scales, so they add nothing). A panel that starts inside a group (no slice
+// does: they are whole groups) is gathered value by value.
+void pack_panel_rows16(const Matrix& W, int64_t r0, int64_t rows, uint8_t* vals, float* scales) {
+  const int64_t nb = W.blocks();
+  if (rows <= 0) {  // the second panel past the matrix's last row
+    std::memset(vals, 0, size_t(nb) * kQuads * kPanelRows * 4);
+    std::memset(scales, 0, size_t(nb) * kPanelRows * sizeof(float));
+    return;
+  }
+  if (r0 % kPanelRows == 0) {
+    const uint8_t* group = W.q4_chunk(r0, 0, 0);
+    const __m512i low4 = _mm512_set1_epi8(0x0f);
+    for (int64_t b = 0; b < nb; ++b) {
+      __m512i* dst = reinterpret_cast<__m512i*>(vals + b * (kQuads * kPanelRows * 4));
+      for (int k = 0; k < 4; ++k) {
+        const __m512i v = _mm512_loadu_si512(group + (b * 4 + k) * 64);
+        dst[k] = _mm512_and_si512(v, low4);
+        dst[4 + k] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+      }
+      const __m512 s = _mm512_cvtph_ps(
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(W.scales + W.scale_index(r0, b))));
+      _mm512_storeu_ps(scales + b * kPanelRows, _mm512_maskz_mov_ps(__mmask16((1u << rows) - 1), s));
+    }
+    return;
+  }
+  for (int64_t b = 0; b < nb; ++b) {
+    for (int r = 0; r < kPanelRows; ++r) {
+      for (int q = 0; q < kQuads; ++q)
+        for (int i = 0; i < 4; ++i) {
+          uint8_t u = 0;
+          if (r < rows) {
+            const uint8_t byte = W.q4_chunk(r0 + r, b, q % 4)[i];
+            u = q < 4 ? byte & 15 : byte >> 4;
+          }
+          vals[((b * kQuads + q) * kPanelRows + r) * 4 + i] = u;
+        }
+      scales[b * kPanelRows + r] = r < rows ? f16_to_f32(W.scales[W.scale_index(r0 + r, b)]) : 0.0f;
+    }
+  }
 }
 
 // y rows t0..t0+NT-1, columns m..m+31 (masks k0/k1 for the two panels) += the tile's products.

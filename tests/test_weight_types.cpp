@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "core/linear.h"
@@ -30,14 +31,17 @@ struct TestMatrix {
   std::vector<uint8_t> mem;
   Matrix m;
   std::vector<float> deq;  // [rows, cols]
-  TestMatrix(WeightType type, const std::vector<float>& src, int64_t rows, int64_t cols) {
+  TestMatrix(WeightType type, const std::vector<float>& src, int64_t rows, int64_t cols,
+             bool rows16 = false) {
     m = Matrix{type, rows, cols};
+    m.rows16 = rows16;
     mem.assign(m.bytes() + 2, 0);  // +1: the data starts one byte in, unaligned
     m.data = mem.data() + 1;
     // The f16 scales keep their alignment (as in a Model, where they follow whole rows): the next
     // even byte after the rows.
     if (m.quantized())
-      m.scales = reinterpret_cast<const uint16_t*>(mem.data() + ((1 + rows * m.row_bytes() + 1) & ~int64_t(1)));
+      m.scales = reinterpret_cast<const uint16_t*>(
+          mem.data() + ((1 + m.stored_rows() * int64_t(m.row_bytes()) + 1) & ~int64_t(1)));
     if (type != WeightType::q8 && type != WeightType::q4) {
       // 16-bit and fp32 rows need their natural alignment: start at an even offset past the base.
       m.data = mem.data();
@@ -48,9 +52,14 @@ struct TestMatrix {
   }
   double offset() const { return m.type == WeightType::q8 ? 128 : m.type == WeightType::q4 ? 8 : 0; }
   double scale(int64_t r, int64_t j) const {
-    return m.quantized() ? std::fabs(simd::f16_to_f32(m.scales[r * m.blocks() + j / simd::kBlock])) : 0;
+    return m.quantized() ? std::fabs(simd::f16_to_f32(m.scales[m.scale_index(r, j / simd::kBlock)])) : 0;
   }
 };
+
+// The layouts a type's matrices come in: q4 also in rows16's 16-row groups (simd/matrix.h).
+std::vector<bool> layouts(WeightType type) {
+  return type == WeightType::q4 ? std::vector<bool>{false, true} : std::vector<bool>{false};
+}
 
 // Room for `rows` activation rows of K values quantized.
 struct XqBuffer {
@@ -140,24 +149,26 @@ class WeightTypesTest : public ::testing::TestWithParam<const Kernels*> {
 
 TEST_P(WeightTypesTest, Matvec) {
   Rng rng(31);
-  for (WeightType type : kTypes) {
-    Worst worst{weight_type_name(type), k().name};
-    // 8192: one whole segment of the AVX-512 q4 rows, 8230 past it (and past a 256-block one)
+  for (WeightType type : kTypes)
+  for (bool rows16 : layouts(type)) {
+    Worst worst{rows16 ? "q4 rows16" : weight_type_name(type), k().name};
+    // 8192: one whole segment of the AVX-512 q4 rows, 8230 past it (and past a 256-block one);
+    // M = 37: two whole 16-row groups and a part of one, cut by [m0, m1) as well
     for (int K : {1, 7, 31, 32, 33, 64, 65, 100, 1541, 8192, 8230})
-      for (int M : {1, 5, 13})
+      for (int M : {1, 5, 13, 37})
         for (bool with_bias : {false, true}) {
           std::vector<float> W = rng.vec(size_t(M) * K, -1, 1);
           const std::vector<float> x = rng.vec(size_t(K), -1, 1);
           const std::vector<float> bias = rng.vec(size_t(M), -1, 1);
-          const TestMatrix tm(type, W, M, K);
+          const TestMatrix tm(type, W, M, K, rows16);
           XqBuffer xb(K);
           const simd::QuantizedX xq = k().quantize_rows(x.data(), K, 1, K, xb.view());
           const std::vector<float> xs = tm.m.quantized() ? quantized_x(k(), x, K) : x;
           for (auto [m0, m1] : std::vector<std::pair<int, int>>{{0, M}, {1, M}, {M / 2, M}}) {
             std::vector<float> y(size_t(M) + 2, kSentinel);
             k().matvec(tm.m, y.data() + 1, x.data(), xq, with_bias ? bias.data() : nullptr, m0, m1);
-            Check c(where("matvec %s K=%d M=%d bias=%d [%d, %d)", weight_type_name(type), K, M,
-                          int(with_bias), m0, m1));
+            Check c(where("matvec %s%s K=%d M=%d bias=%d [%d, %d)", weight_type_name(type),
+                          rows16 ? " rows16" : "", K, M, int(with_bias), m0, m1));
             for (int m = -1; m <= M; ++m) {
               if (m < m0 || m >= m1) {
                 c.untouched(y[1 + m], kSentinel, m);
@@ -183,17 +194,18 @@ TEST_P(WeightTypesTest, Matvec) {
 TEST_P(WeightTypesTest, Dequantize) {
   Rng rng(32);
   for (WeightType type : kTypes)
+  for (bool rows16 : layouts(type))
     for (int K : {1, 17, 32, 33, 100})
       for (auto [c0, c1] : {std::pair{0, K}, {0, std::min(K, 32)}, {K / 3, K}, {K / 5, K - K / 4},
                             {std::min(K, 32), K}}) {
         const int M = 9, n = c1 - c0;
-        const TestMatrix tm(type, rng.vec(size_t(M) * K, -3, 3), M, K);
+        const TestMatrix tm(type, rng.vec(size_t(M) * K, -3, 3), M, K, rows16);
         std::vector<float> out(size_t(7) * n + 1, kSentinel);
         k().dequantize(tm.m, 2, 9, c0, c1, out.data());
         for (int r = 0; r < 7; ++r)
           for (int j = 0; j < n; ++j)
             ASSERT_TRUE(same_bits(out[size_t(r * n + j)], tm.deq[size_t((2 + r) * K + c0 + j)]))
-                << weight_type_name(type) << " K=" << K << " columns " << c0 << ".." << c1
+                << weight_type_name(type) << (rows16 ? " rows16" : "") << " K=" << K << " columns " << c0 << ".." << c1
                 << " row " << 2 + r << " column " << c0 + j;
         ASSERT_TRUE(same_bits(out.back(), kSentinel));
       }
@@ -216,11 +228,12 @@ TEST_P(WeightTypesTest, Linear) {
   shapes.push_back({37, 300, 1000});  // several weight panels and strips
   shapes.push_back({9, 97, 3000});    // a long row, its last block partial
   shapes.push_back({300, 29, 3000});  // several depth slabs (one L2-sized slab of packed tokens)
-  for (WeightType type : kTypes) {
-    Worst worst{weight_type_name(type), k().name};
+  for (WeightType type : kTypes)
+  for (bool rows16 : layouts(type)) {
+    Worst worst{rows16 ? "q4 rows16" : weight_type_name(type), k().name};
     for (const auto [T, M, K] : shapes)
       for (int threads : {1, 2}) {
-        const TestMatrix tm(type, rng.vec(size_t(M) * K, -1, 1), M, K);
+        const TestMatrix tm(type, rng.vec(size_t(M) * K, -1, 1), M, K, rows16);
         const std::vector<float> x = rng.vec(size_t(T) * K, -1, 1), bias = rng.vec(size_t(M), -1, 1);
         const detail::LinearNeeds need = detail::linear_needs(k(), {{M, K}}, type, T);
         GuardedScratch gs(need, threads);
@@ -228,7 +241,8 @@ TEST_P(WeightTypesTest, Linear) {
         const detail::LinearCtx ctx{&k(), threads, gs.scratch.data(), xb.view(), gs.tokens};
         std::vector<float> y(size_t(T) * M);
         detail::linear(ctx, y.data(), M, x.data(), K, tm.m, bias.data(), T);
-        Check c(where("linear %s T=%d M=%d K=%d threads=%d", weight_type_name(type), T, M, K, threads));
+        Check c(where("linear %s%s T=%d M=%d K=%d threads=%d", weight_type_name(type),
+                      rows16 ? " rows16" : "", T, M, K, threads));
         for (int t = 0; t < T; ++t) {
           const std::vector<float> row(x.begin() + t * K, x.begin() + (t + 1) * K);
           const bool xq = tm.m.quantized() && (T == 1 || k().gemm_quantized);
@@ -289,6 +303,35 @@ TEST(Conversion, BlockQuantizationError) {
           const double err = std::fabs(double(tm.deq[size_t(m) * K + j]) - W[size_t(m) * K + j]);
           ASSERT_LE(err, (type == WeightType::q8 ? 0.5 : 1.0) * s * (1 + 1e-6))
               << weight_type_name(type) << " K=" << K << " [" << m << ", " << j << "]";
+        }
+    }
+}
+
+// rows16 holds the same values as the row-major q4 layout, whatever the row count (a partial
+// last group), converted in pieces as a Model does (slabs of rows); its padding rows stay zero.
+TEST(Conversion, Rows16HoldsTheRowMajorValues) {
+  Rng rng(37);
+  for (int M : {1, 16, 17, 40})
+    for (int K : {1, 32, 100}) {
+      const std::vector<float> W = rng.vec(size_t(M) * K, -2, 2);
+      const TestMatrix plain(WeightType::q4, W, M, K);
+      const TestMatrix grouped(WeightType::q4, W, M, K, true);
+      ASSERT_EQ(grouped.m.stored_rows(), (M + 15) / 16 * 16);
+      EXPECT_EQ(grouped.deq, plain.deq) << "M=" << M << " K=" << K;
+      Matrix pieces = grouped.m;
+      std::vector<uint8_t> mem(pieces.bytes(), 0);
+      pieces.place(mem.data());
+      for (int r0 = 0; r0 < M; r0 += 7)
+        ASSERT_EQ(detail::convert_rows(W.data() + size_t(r0) * K, pieces, r0, std::min(7, M - r0)), -1);
+      const size_t values = size_t(pieces.stored_rows()) * pieces.row_bytes();
+      EXPECT_EQ(std::memcmp(pieces.data, grouped.m.data, values), 0) << "M=" << M << " K=" << K;
+      EXPECT_EQ(std::memcmp(pieces.scales, grouped.m.scales, pieces.scale_bytes()), 0)
+          << "M=" << M << " K=" << K;
+      for (int64_t r = M; r < pieces.stored_rows(); ++r)
+        for (int64_t b = 0; b < pieces.blocks(); ++b) {
+          EXPECT_EQ(pieces.scales[pieces.scale_index(r, b)], 0);
+          for (int k = 0; k < 4; ++k)
+            EXPECT_EQ(std::memcmp(pieces.q4_chunk(r, b, k), "\0\0\0\0", 4), 0);
         }
     }
 }
