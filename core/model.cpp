@@ -81,8 +81,8 @@ class Binder {
   simd::Matrix matrix(const std::string& name, int64_t rows, int64_t cols) {
     const TensorView& t = get(name, {rows, cols});
     simd::Matrix m{w_.type, rows, cols};
-    // q4 in the 16-row groups of simd/matrix.h where the kernel set reads those fastest.
-    m.rows16 = m.type == WeightType::q4 && simd::kernels().q4_rows16;
+    // q8/q4 in the 16-row groups of simd/matrix.h where the kernel set reads those fastest.
+    m.rows16 = m.quantized() && simd::kernels().rows16;
     bytes_ += m.bytes();
     if (in_place(t)) {
       m.data = t.data;

@@ -58,7 +58,7 @@ int64_t convert_rows(const float* src, const Matrix& m, int64_t r0, int64_t n) {
   const int64_t cols = m.cols, kp = m.kp(), nb = m.blocks();
   std::vector<float> row(size_t(m.quantized() ? kp : 0));  // one zero-padded row
   // rows16: a row's bytes and scales as row-major holds them, then scattered into their groups.
-  std::vector<uint8_t> bytes(size_t(m.rows16 ? kp / 2 : 0));
+  std::vector<uint8_t> bytes(m.rows16 ? m.row_bytes() : 0);
   std::vector<uint16_t> scales(size_t(m.rows16 ? nb : 0));
   for (int64_t r = r0; r < r0 + n; ++r) {
     const float* x = src + (r - r0) * cols;
@@ -87,8 +87,8 @@ int64_t convert_rows(const float* src, const Matrix& m, int64_t r0, int64_t n) {
         if (!quantize_row(row.data(), kp, m.type, u, s)) return r;
         if (m.rows16)
           for (int64_t b = 0; b < nb; ++b) {
-            for (int k = 0; k < 4; ++k)
-              std::memcpy(const_cast<uint8_t*>(m.q4_chunk(r, b, k)), u + b * (kBlock / 2) + 4 * k, 4);
+            for (int k = 0; k < m.chunks(); ++k)
+              std::memcpy(const_cast<uint8_t*>(m.chunk(r, b, k)), u + (b * m.chunks() + k) * 4, 4);
             const_cast<uint16_t*>(m.scales)[m.scale_index(r, b)] = s[b];
           }
         break;
@@ -115,13 +115,10 @@ void dequantize_row(const Matrix& m, int64_t r, float* out) {
       for (int64_t j = 0; j < cols; ++j) {
         const int64_t b = j / kBlock, i = j % kBlock;
         int q;
-        if (m.type == WeightType::q8) {
-          q = int(m.row<uint8_t>(r)[j]) - 128;
-        } else {
-          const int64_t c = i % (kBlock / 2);  // the byte of the block holding column j
-          const uint8_t byte = m.q4_chunk(r, b, int(c / 4))[c % 4];
-          q = int(i < kBlock / 2 ? byte & 15 : byte >> 4) - 8;
-        }
+        const int64_t c = m.type == WeightType::q8 ? i : i % (kBlock / 2);  // its byte in the block
+        const uint8_t byte = m.chunk(r, b, int(c / 4))[c % 4];
+        if (m.type == WeightType::q8) q = int(byte) - 128;
+        else q = int(i < kBlock / 2 ? byte & 15 : byte >> 4) - 8;
         out[j] = float(q) * simd::f16_to_f32(m.scales[m.scale_index(r, b)]);
       }
       return;

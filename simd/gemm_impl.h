@@ -312,7 +312,7 @@ Kernels with_gemm(const char* name) {
   k.gemm_quantized_bytes = &gemm_quantized_bytes;
 #endif
 #if defined(__AVX512BW__)
-  k.q4_rows16 = true;  // QDot<avx512bw>::rows16 (simd/matvec_impl.h)
+  k.rows16 = true;  // QDot<avx512bw>::rows16 (simd/matvec_impl.h)
 #endif
   return k;
 }

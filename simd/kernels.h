@@ -117,9 +117,9 @@ struct Kernels {
                          const QuantizedX& x, int64_t T, float* y, int64_t ldy) = nullptr;
   // Bytes of p.panel gemm_quantized needs for W [., K] (it packs a few rows at a time).
   size_t (*gemm_quantized_bytes)(int64_t K) = nullptr;
-  // Whether q4 weights load in the 16-row groups of simd/matrix.h (every set reads both layouts;
-  // this one's matvec is fastest on those).
-  bool q4_rows16 = false;
+  // Whether q8/q4 weights load in the 16-row groups of simd/matrix.h (every set reads both
+  // layouts; this one's matvec is fastest on those).
+  bool rows16 = false;
 };
 
 // The best set this CPU runs, unless MAMBA_ISA names a lower one (for tests and debugging).

@@ -6,12 +6,13 @@
 //   q4: data uint8 [rows, kp / 2] byte j of block b holds column b*32+j in its low nibble and
 //       column b*32+j+16 in its high one; value = (u - 8) * scale, u in [0, 15]
 //   scales: f16 [rows, kp / 32], one a block
-//   q4 with rows16 (the AVX-512 sets' layout, chosen at load): rows in groups of 16, padded with
-//       zero rows to a whole group; data uint8 [rows / 16][blocks][4 chunks][16 rows][4 bytes],
-//       chunk k of a row's block being bytes 4k..4k+3 of its 16 above (columns 4k..4k+3 low,
-//       16+4k..16+4k+3 high); scales f16 [rows / 16][blocks][16 rows]. One 64-byte vector then
-//       holds 4 columns of 16 rows: a vpdpbusd against 4 of x's bytes broadcast gives the 16 rows'
-//       sums in 16 lanes, so decode's GEMV needs no horizontal sums and scales 16 rows' block at once.
+//   rows16 (q8 and q4; the AVX-512 sets' layout, chosen at load): rows in groups of 16, the
+//       last padded with zero rows; data uint8 [rows / 16][blocks][chunks][16 rows][4 bytes],
+//       chunk k of a row's block being bytes 4k..4k+3 of its bytes above (q8: 8 chunks, columns
+//       4k..4k+3; q4: 4, columns 4k..4k+3 low and 16+4k..16+4k+3 high); scales f16
+//       [rows / 16][blocks][16 rows]. One 64-byte vector then holds 4 columns of 16 rows: a
+//       vpdpbusd against 4 of x's bytes broadcast gives the 16 rows' sums in 16 lanes, so
+//       decode's GEMV needs no horizontal sums and scales 16 rows' block at once.
 // The values are stored with an offset (unsigned) so the integer dot products can use the
 // unsigned x signed byte instructions (VNNI vpdpbusd, vpmaddubsw) directly; the offset comes back
 // out through the per-block sum of the activations.
@@ -33,7 +34,7 @@ struct Matrix {
   int64_t rows = 0, cols = 0;
   const void* data = nullptr;        // f32: float; bf16/f16: uint16; q8/q4: uint8 (see above)
   const uint16_t* scales = nullptr;  // q8/q4: f16 [rows, padded_cols / 32] (or rows16's order)
-  bool rows16 = false;               // q4 only: the 16-row groups above
+  bool rows16 = false;               // q8/q4 only: the 16-row groups above
 
   int64_t kp() const { return padded_cols(cols); }
   int64_t blocks() const { return kp() / kBlock; }
@@ -53,11 +54,13 @@ struct Matrix {
   template <class T> const T* row(int64_t r) const {
     return reinterpret_cast<const T*>(static_cast<const uint8_t*>(data) + size_t(r) * row_bytes());
   }
-  // q4, either layout: bytes 4k..4k+3 (chunk k) of row r's block b.
-  const uint8_t* q4_chunk(int64_t r, int64_t b, int k) const {
+  // q8/q4, either layout: bytes 4k..4k+3 (chunk k) of row r's block b.
+  int chunks() const { return type == WeightType::q8 ? kBlock / 4 : kBlock / 8; }
+  const uint8_t* chunk(int64_t r, int64_t b, int k) const {
     const auto* u = static_cast<const uint8_t*>(data);
-    if (!rows16) return u + size_t(r) * row_bytes() + size_t(b) * (kBlock / 2) + 4 * k;
-    return u + ((size_t(r / 16) * size_t(blocks()) + size_t(b)) * 4 + size_t(k)) * 64 + size_t(r % 16) * 4;
+    if (!rows16) return u + size_t(r) * row_bytes() + size_t(b * chunks() + k) * 4;
+    return u + ((size_t(r / 16) * size_t(blocks()) + size_t(b)) * size_t(chunks()) + size_t(k)) * 64 +
+           size_t(r % 16) * 4;
   }
   // Index into scales of row r's block b, either layout.
   int64_t scale_index(int64_t r, int64_t b) const {

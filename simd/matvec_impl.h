@@ -384,52 +384,65 @@ struct QDot<Vec<xsimd::avx512bw>> {
       for (; m < m1; ++m) put(m, _mm512_reduce_add_ps(row(m)));
     }
   }
-  // Rows [m0, m1) of a rows16 q4 matrix (simd/matrix.h) into y (+ bias), a group of 16 rows at
-  // a time: per block, 4 vectors of 4 columns x 16 rows against x's 4 matching bytes broadcast,
-  // the int32 sums starting at -8 * (x's block sum) to take the storage offset off, then scaled
-  // by the 16 rows' block scales times x's at once. No horizontal sums, no per-row work; a group
-  // that [m0, m1) cuts is computed whole and stored in part.
+  // Rows [m0, m1) of a rows16 q8/q4 matrix (simd/matrix.h) into y (+ bias), a group of 16 rows
+  // at a time: per block, a vector of 4 columns x 16 rows per chunk against x's 4 matching bytes
+  // broadcast, the int32 sums starting at -offset * (x's block sum) to take the storage offset
+  // off, then scaled by the 16 rows' block scales times x's at once. No horizontal sums, no
+  // per-row work; a group that [m0, m1) cuts is computed whole and stored in part.
   static void rows16(const Matrix& W, int64_t m0, int64_t m1, const QuantizedX& x, const float* bias,
                      float* y) {
+    if (W.type == WeightType::q8) return rows16_loop<true>(W, m0, m1, x, bias, y);
+    rows16_loop<false>(W, m0, m1, x, bias, y);
+  }
+  template <bool Q8>
+  static void rows16_loop(const Matrix& W, int64_t m0, int64_t m1, const QuantizedX& x,
+                          const float* bias, float* y) {
+    constexpr int kChunks = Q8 ? 8 : 4, kOffset = Q8 ? 128 : 8;
     const int64_t nb = W.blocks();
     const uint8_t* data = static_cast<const uint8_t*>(W.data);
     const __m512i low4 = _mm512_set1_epi8(0x0f);
     constexpr int kPrefetchAhead = 8192;  // bytes: the group stream is read in order
     for (int64_t g = m0 / 16; g * 16 < m1; ++g) {
-      const uint8_t* w = data + size_t(g) * size_t(nb) * 256;
+      const uint8_t* w = data + size_t(g) * size_t(nb) * (kChunks * 64);
       const uint16_t* dw = W.scales + g * nb * 16;
       __m512 acc = _mm512_setzero_ps();
-      for (int64_t b = 0; b < nb; ++b, w += 256) {
-        const int32_t* xb = reinterpret_cast<const int32_t*>(x.q + b * kBlock);  // 8 words of 4 bytes
-        __m512i lo = _mm512_set1_epi32(-8 * x.isum[b]), hi = _mm512_setzero_si512();
-        for (int k = 0; k < 4; ++k) {
+      for (int64_t b = 0; b < nb; ++b, w += kChunks * 64) {
+        const int8_t* xb = x.q + b * kBlock;
+        const auto word = [&](int c) {  // x's bytes 4c..4c+3, in every lane
+          int32_t four;
+          std::memcpy(&four, xb + 4 * c, 4);
+          return _mm512_set1_epi32(four);
+        };
+        // Two chains of sums (q4: the low and the high nibbles).
+        __m512i s0 = _mm512_set1_epi32(-kOffset * x.isum[b]), s1 = _mm512_setzero_si512();
+        for (int k = 0; k < kChunks; ++k) {
           _mm_prefetch(reinterpret_cast<const char*>(w) + 64 * k + kPrefetchAhead, _MM_HINT_T0);
           const __m512i v = _mm512_loadu_si512(w + 64 * k);
-          int32_t x_lo, x_hi;  // columns 4k..4k+3 and 16+4k..16+4k+3
-          std::memcpy(&x_lo, xb + k, 4);
-          std::memcpy(&x_hi, xb + 4 + k, 4);
+          if constexpr (Q8) {
+            if (k % 2 == 0) s0 = dot_acc(s0, v, word(k));
+            else s1 = dot_acc(s1, v, word(k));
+          } else {
 #if defined(__AVX512VNNI__)
-          // The high nibbles in place (16 times their value; 4 * 240 * 127 fits int32): one
-          // shift per block instead of one per vector.
-          lo = _mm512_dpbusd_epi32(lo, _mm512_and_si512(v, low4), _mm512_set1_epi32(x_lo));
-          hi = _mm512_dpbusd_epi32(hi, _mm512_andnot_si512(low4, v), _mm512_set1_epi32(x_hi));
+            // The high nibbles in place (16 times their value; 4 * 240 * 127 fits int32): one
+            // shift per block instead of one per vector.
+            s0 = _mm512_dpbusd_epi32(s0, _mm512_and_si512(v, low4), word(k));
+            s1 = _mm512_dpbusd_epi32(s1, _mm512_andnot_si512(low4, v), word(4 + k));
 #else
-          // vpmaddubsw of nibbles (<= 15) cannot saturate 16 bits: 2 * 15 * 127 < 32767.
-          const __m512i ones = _mm512_set1_epi16(1);
-          lo = _mm512_add_epi32(lo, _mm512_madd_epi16(_mm512_maddubs_epi16(_mm512_and_si512(v, low4),
-                                                                          _mm512_set1_epi32(x_lo)), ones));
-          hi = _mm512_add_epi32(hi, _mm512_madd_epi16(_mm512_maddubs_epi16(
-                                        _mm512_and_si512(_mm512_srli_epi16(v, 4), low4),
-                                        _mm512_set1_epi32(x_hi)), ones));
+            // vpmaddubsw of nibbles (<= 15) cannot saturate 16 bits: 2 * 15 * 127 < 32767.
+            const __m512i ones = _mm512_set1_epi16(1);
+            s0 = _mm512_add_epi32(s0, _mm512_madd_epi16(_mm512_maddubs_epi16(_mm512_and_si512(v, low4), word(k)), ones));
+            s1 = _mm512_add_epi32(s1, _mm512_madd_epi16(_mm512_maddubs_epi16(
+                                          _mm512_and_si512(_mm512_srli_epi16(v, 4), low4), word(4 + k)), ones));
 #endif
+          }
         }
 #if defined(__AVX512VNNI__)
-        hi = _mm512_srai_epi32(hi, 4);
+        if constexpr (!Q8) s1 = _mm512_srai_epi32(s1, 4);
 #endif
         const __m512 sc = _mm512_mul_ps(
             _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(dw + b * 16))),
             _mm512_set1_ps(x.d[b]));
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(lo, hi)), sc, acc);
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), sc, acc);
       }
       // Rows of this group inside [m0, m1).
       const int64_t r0 = std::max(m0, g * 16), r1 = std::min(m1, g * 16 + 16);
@@ -528,17 +541,19 @@ float row_dot(const Matrix& W, int64_t m, const QuantizedX& x) {
 }
 
 // q8/q4 rows [m0, m1) into y (+ bias): one by one, or the set's row loop where it has one.
-// Row m of a rows16 q4 matrix (simd/matrix.h), plainly: the sets without a loop for that layout
-// (it is loaded only for the AVX-512 ones) read it so in tests or when one is forced.
+// Row m of a rows16 q8/q4 matrix (simd/matrix.h), plainly: the sets without a loop for that
+// layout (it is loaded only for the AVX-512 ones) read it so in tests or when one is forced.
 inline float rows16_dot(const Matrix& W, int64_t m, const QuantizedX& x) {
+  const bool q8 = W.type == WeightType::q8;
   float acc = 0.0f;
   for (int64_t b = 0; b < W.blocks(); ++b) {
     const int8_t* xb = x.q + b * kBlock;
     int32_t t = 0;
-    for (int k = 0; k < 4; ++k) {
-      const uint8_t* c = W.q4_chunk(m, b, k);
+    for (int k = 0; k < W.chunks(); ++k) {
+      const uint8_t* c = W.chunk(m, b, k);
       for (int i = 0; i < 4; ++i)
-        t += (int32_t(c[i] & 15) - 8) * xb[4 * k + i] + (int32_t(c[i] >> 4) - 8) * xb[16 + 4 * k + i];
+        t += q8 ? (int32_t(c[i]) - 128) * xb[4 * k + i]
+                : (int32_t(c[i] & 15) - 8) * xb[4 * k + i] + (int32_t(c[i] >> 4) - 8) * xb[16 + 4 * k + i];
     }
     acc += f16_to_f32(W.scales[W.scale_index(m, b)]) * x.d[b] * float(t);
   }
@@ -607,11 +622,11 @@ void dequantize(const Matrix& W, int64_t r0, int64_t r1, int64_t c0, int64_t c1,
         const float off = q8 ? 128.0f : 8.0f;
         for (int64_t b = c0 / kBlock; b * kBlock < c1; ++b) {
           const float d = f16_to_f32(W.scales[W.scale_index(r, b)]);
-          // The block's bytes; rows16 spreads a row's block over 4 chunks: gathered first.
-          alignas(16) uint8_t gathered[kBlock / 2];
-          const uint8_t* ub = q8 ? W.row<uint8_t>(r) + b * kBlock : W.q4_chunk(r, b, 0);
+          // The block's bytes; rows16 spreads a row's block over its chunks: gathered first.
+          alignas(32) uint8_t gathered[kBlock];
+          const uint8_t* ub = W.chunk(r, b, 0);
           if (W.rows16) {
-            for (int k = 0; k < 4; ++k) std::memcpy(gathered + 4 * k, W.q4_chunk(r, b, k), 4);
+            for (int k = 0; k < W.chunks(); ++k) std::memcpy(gathered + 4 * k, W.chunk(r, b, k), 4);
             ub = gathered;
           }
           // q8 stores a block's 32 columns as 32 bytes; q4 as 16, columns 0-15 in the low

@@ -56,9 +56,13 @@ struct TestMatrix {
   }
 };
 
-// The layouts a type's matrices come in: q4 also in rows16's 16-row groups (simd/matrix.h).
+// The layouts a type's matrices come in: q8/q4 also in rows16's 16-row groups (simd/matrix.h).
 std::vector<bool> layouts(WeightType type) {
-  return type == WeightType::q4 ? std::vector<bool>{false, true} : std::vector<bool>{false};
+  const bool quantized = type == WeightType::q8 || type == WeightType::q4;
+  return quantized ? std::vector<bool>{false, true} : std::vector<bool>{false};
+}
+std::string layout_name(WeightType type, bool rows16) {
+  return std::string(weight_type_name(type)) + (rows16 ? " rows16" : "");
 }
 
 // Room for `rows` activation rows of K values quantized.
@@ -151,7 +155,8 @@ TEST_P(WeightTypesTest, Matvec) {
   Rng rng(31);
   for (WeightType type : kTypes)
   for (bool rows16 : layouts(type)) {
-    Worst worst{rows16 ? "q4 rows16" : weight_type_name(type), k().name};
+    const std::string name = layout_name(type, rows16);
+    Worst worst{name.c_str(), k().name};
     // 8192: one whole segment of the AVX-512 q4 rows, 8230 past it (and past a 256-block one);
     // M = 37: two whole 16-row groups and a part of one, cut by [m0, m1) as well
     for (int K : {1, 7, 31, 32, 33, 64, 65, 100, 1541, 8192, 8230})
@@ -230,7 +235,8 @@ TEST_P(WeightTypesTest, Linear) {
   shapes.push_back({300, 29, 3000});  // several depth slabs (one L2-sized slab of packed tokens)
   for (WeightType type : kTypes)
   for (bool rows16 : layouts(type)) {
-    Worst worst{rows16 ? "q4 rows16" : weight_type_name(type), k().name};
+    const std::string name = layout_name(type, rows16);
+    Worst worst{name.c_str(), k().name};
     for (const auto [T, M, K] : shapes)
       for (int threads : {1, 2}) {
         const TestMatrix tm(type, rng.vec(size_t(M) * K, -1, 1), M, K, rows16);
@@ -307,15 +313,18 @@ TEST(Conversion, BlockQuantizationError) {
     }
 }
 
-// rows16 holds the same values as the row-major q4 layout, whatever the row count (a partial
-// last group), converted in pieces as a Model does (slabs of rows); its padding rows stay zero.
+// rows16 holds the same values as the row-major layout (q8 and q4), whatever the row count (a
+// partial last group), converted in pieces as a Model does (slabs of rows); its padding rows stay
+// zero.
 TEST(Conversion, Rows16HoldsTheRowMajorValues) {
   Rng rng(37);
+  for (WeightType type : {WeightType::q8, WeightType::q4})
   for (int M : {1, 16, 17, 40})
     for (int K : {1, 32, 100}) {
+      SCOPED_TRACE(where("%s M=%d K=%d", weight_type_name(type), M, K));
       const std::vector<float> W = rng.vec(size_t(M) * K, -2, 2);
-      const TestMatrix plain(WeightType::q4, W, M, K);
-      const TestMatrix grouped(WeightType::q4, W, M, K, true);
+      const TestMatrix plain(type, W, M, K);
+      const TestMatrix grouped(type, W, M, K, true);
       ASSERT_EQ(grouped.m.stored_rows(), (M + 15) / 16 * 16);
       EXPECT_EQ(grouped.deq, plain.deq) << "M=" << M << " K=" << K;
       Matrix pieces = grouped.m;
@@ -330,8 +339,8 @@ TEST(Conversion, Rows16HoldsTheRowMajorValues) {
       for (int64_t r = M; r < pieces.stored_rows(); ++r)
         for (int64_t b = 0; b < pieces.blocks(); ++b) {
           EXPECT_EQ(pieces.scales[pieces.scale_index(r, b)], 0);
-          for (int k = 0; k < 4; ++k)
-            EXPECT_EQ(std::memcmp(pieces.q4_chunk(r, b, k), "\0\0\0\0", 4), 0);
+          for (int k = 0; k < pieces.chunks(); ++k)
+            EXPECT_EQ(std::memcmp(pieces.chunk(r, b, k), "\0\0\0\0", 4), 0);
         }
     }
 }

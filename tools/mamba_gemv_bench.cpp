@@ -53,13 +53,13 @@ struct Owned {
   simd::Matrix m;
   platform::AlignedBlock block;
 };
-// rows16: q4 in 16-row groups (simd/matrix.h), as a Model loads it for the AVX-512 sets.
+// rows16: q8/q4 in 16-row groups (simd/matrix.h), as a Model loads them for the AVX-512 sets.
 Owned make_matrix(WeightType type, const Shape& s, bool rows16, std::mt19937& rng) {
   std::uniform_real_distribution<float> u(-0.05f, 0.05f);
   std::vector<float> src(size_t(s.M * s.K));
   for (float& v : src) v = u(rng);
   Owned o{simd::Matrix{type, s.M, s.K, nullptr, nullptr}, {}};
-  o.m.rows16 = rows16 && type == WeightType::q4;
+  o.m.rows16 = rows16 && o.m.quantized();
   o.block = platform::aligned_alloc_zeroed(o.m.bytes());
   o.m.place(o.block.get());
   detail::convert_matrix(src.data(), o.m);
@@ -72,13 +72,13 @@ int main(int argc, char** argv) {
   CLI::App app{"decode's matrix-vector products alone, from DRAM and from cache, against a plain read of as many bytes"};
   std::string preset = "mamba-130m", types = "f32,bf16,f16,q8,q4", threads_list;
   int reps = 11;
-  bool q4_row_major = false;
+  bool row_major = false;
   app.add_option("--preset", preset, "a released model's shape (mamba-130m ... mamba2-2.7b)");
   app.add_option("--types", types, "weight types, comma-separated");
   app.add_option("--threads-list", threads_list, "thread counts, comma-separated (default: 1 and all cores)");
   app.add_option("--reps", reps, "repetitions (the median is reported)")->check(CLI::Range(1, 1000));
-  app.add_flag("--q4-row-major", q4_row_major,
-               "q4 in the row-major layout even where the kernel set loads 16-row groups (to compare)");
+  app.add_flag("--row-major", row_major,
+               "q8/q4 in the row-major layout even where the kernel set loads 16-row groups (to compare)");
   CLI11_PARSE(app, argc, argv);
 
   tools::RandomCheckpoint c;
@@ -95,7 +95,7 @@ int main(int argc, char** argv) {
     }
 
   const simd::Kernels& k = simd::kernels();
-  const bool rows16 = k.q4_rows16 && !q4_row_major;
+  const bool rows16 = k.rows16 && !row_major;
   const std::vector<Shape> layer = layer_shapes(c);
   const Shape lm_head{"lm_head", c.vocab_size, c.d_model};
   int64_t max_k = lm_head.K, max_m = lm_head.M;
@@ -111,7 +111,7 @@ int main(int argc, char** argv) {
 
   std::printf("%s: %d layers x {", preset.c_str(), c.n_layer);
   for (const Shape& s : layer) std::printf(" %s %lldx%lld", s.name, (long long)s.M, (long long)s.K);
-  std::printf(" } + lm_head %lldx%lld; %s kernels (q4 %s); medians of %d\n", (long long)lm_head.M,
+  std::printf(" } + lm_head %lldx%lld; %s kernels (q8/q4 %s); medians of %d\n", (long long)lm_head.M,
               (long long)lm_head.K, k.name, rows16 ? "in 16-row groups" : "row-major", reps);
   std::printf("%-5s %3s %9s %9s %9s %9s %6s  from cache, GB/s:", "type", "thr", "pass MB", "pass ms",
               "GB/s", "read GB/s", "ratio");
