@@ -177,6 +177,13 @@ void gemv_rows(float* y, const Rows& W, const float* x, const float* bias, int64
 // Integer dot products of one row's blocks [b0, b1) with the quantized activation, each block's
 // sum scaled by s[b - b0] = weight scale * activation scale and added up in fp32. The weights'
 // storage offset (128 for q8, 8 for q4) is left in: the caller takes off offset * sum(x).
+// Bytes 4c..4c+3 of an activation block, as one int32 (rows16's loops broadcast it).
+inline int32_t x_word(const int8_t* xb, int c) {
+  int32_t four;
+  std::memcpy(&four, xb + 4 * c, 4);
+  return four;
+}
+
 template <class U>
 struct QDot {
   static float q8(const uint8_t* u, const int8_t* x, const float* s, int64_t b0, int64_t b1) {
@@ -389,14 +396,9 @@ struct QDot<Vec<xsimd::avx512bw>> {
   // broadcast, the int32 sums starting at -offset * (x's block sum) to take the storage offset
   // off, then scaled by the 16 rows' block scales times x's at once. No horizontal sums, no
   // per-row work; a group that [m0, m1) cuts is computed whole and stored in part.
+  template <bool Q8>
   static void rows16(const Matrix& W, int64_t m0, int64_t m1, const QuantizedX& x, const float* bias,
                      float* y) {
-    if (W.type == WeightType::q8) return rows16_loop<true>(W, m0, m1, x, bias, y);
-    rows16_loop<false>(W, m0, m1, x, bias, y);
-  }
-  template <bool Q8>
-  static void rows16_loop(const Matrix& W, int64_t m0, int64_t m1, const QuantizedX& x,
-                          const float* bias, float* y) {
     constexpr int kChunks = Q8 ? 8 : 4, kOffset = Q8 ? 128 : 8;
     const int64_t nb = W.blocks();
     const uint8_t* data = static_cast<const uint8_t*>(W.data);
@@ -408,11 +410,7 @@ struct QDot<Vec<xsimd::avx512bw>> {
       __m512 acc = _mm512_setzero_ps();
       for (int64_t b = 0; b < nb; ++b, w += kChunks * 64) {
         const int8_t* xb = x.q + b * kBlock;
-        const auto word = [&](int c) {  // x's bytes 4c..4c+3, in every lane
-          int32_t four;
-          std::memcpy(&four, xb + 4 * c, 4);
-          return _mm512_set1_epi32(four);
-        };
+        const auto word = [&](int c) { return _mm512_set1_epi32(x_word(xb, c)); };  // in every lane
         // Two chains of sums (q4: the low and the high nibbles).
         __m512i s0 = _mm512_set1_epi32(-kOffset * x.isum[b]), s1 = _mm512_setzero_si512();
         for (int k = 0; k < kChunks; ++k) {
@@ -498,6 +496,65 @@ struct QDot<Vec<xsimd::fma3<xsimd::avx2>>> {
     }
     return Vec<xsimd::fma3<xsimd::avx2>>::sum(acc);
   }
+  // Rows [m0, m1) of a rows16 q8/q4 matrix (simd/matrix.h) into y (+ bias): the AVX-512 loop
+  // with each 16-row chunk in two vectors of 8 rows. q8 takes vpmaddubsw's operands as |q| and
+  // x with q's sign (|q| <= 128, so a pair of products stays within 16 bits), so its sums are of
+  // q itself; q4's nibbles go in as they are and the sums start at -8 * (x's block sum).
+  template <bool Q8>
+  static void rows16(const Matrix& W, int64_t m0, int64_t m1, const QuantizedX& x, const float* bias,
+                     float* y) {
+    constexpr int kChunks = Q8 ? 8 : 4;
+    const int64_t nb = W.blocks();
+    const uint8_t* data = static_cast<const uint8_t*>(W.data);
+    const __m256i low4 = _mm256_set1_epi8(0x0f), top = _mm256_set1_epi8(char(0x80));
+    const __m256i ones = _mm256_set1_epi16(1);
+    constexpr int kPrefetchAhead = 8192;
+    // lanes + the products of u's 32 bytes (8 rows x 4) with x's 4 bytes in every lane
+    const auto dot = [&](__m256i acc, __m256i u, __m256i xv) __attribute__((always_inline)) {
+      __m256i p;
+      if constexpr (Q8) {
+        const __m256i q = _mm256_xor_si256(u, top);  // u - 128 as int8
+        p = _mm256_maddubs_epi16(_mm256_abs_epi8(q), _mm256_sign_epi8(xv, q));
+      } else {
+        p = _mm256_maddubs_epi16(u, xv);  // nibbles <= 15: 2 * 15 * 127 < 32767
+      }
+      return _mm256_add_epi32(acc, _mm256_madd_epi16(p, ones));
+    };
+    for (int64_t g = m0 / 16; g * 16 < m1; ++g) {
+      const uint8_t* w = data + size_t(g) * size_t(nb) * (kChunks * 64);
+      const uint16_t* dw = W.scales + g * nb * 16;
+      __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();  // rows 0-7, 8-15
+      for (int64_t b = 0; b < nb; ++b, w += kChunks * 64) {
+        const int8_t* xb = x.q + b * kBlock;
+        const auto word = [&](int c) { return _mm256_set1_epi32(x_word(xb, c)); };  // in every lane
+        const __m256i start = _mm256_set1_epi32(Q8 ? 0 : -8 * x.isum[b]);
+        __m256i s0 = start, s1 = start;
+        for (int k = 0; k < kChunks; ++k) {
+          _mm_prefetch(reinterpret_cast<const char*>(w) + 64 * k + kPrefetchAhead, _MM_HINT_T0);
+          const __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 64 * k));
+          const __m256i v1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 64 * k + 32));
+          if constexpr (Q8) {
+            s0 = dot(s0, v0, word(k));
+            s1 = dot(s1, v1, word(k));
+          } else {
+            const __m256i xl = word(k), xh = word(4 + k);
+            s0 = dot(dot(s0, _mm256_and_si256(v0, low4), xl), _mm256_and_si256(_mm256_srli_epi16(v0, 4), low4), xh);
+            s1 = dot(dot(s1, _mm256_and_si256(v1, low4), xl), _mm256_and_si256(_mm256_srli_epi16(v1, 4), low4), xh);
+          }
+        }
+        const __m256 d = _mm256_set1_ps(x.d[b]);
+        const __m256 sc0 = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(dw + b * 16))), d);
+        const __m256 sc1 = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(dw + b * 16 + 8))), d);
+        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0), sc0, acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s1), sc1, acc1);
+      }
+      alignas(32) float r[16];
+      _mm256_store_ps(r, acc0);
+      _mm256_store_ps(r + 8, acc1);
+      for (int64_t m = std::max(m0, g * 16); m < std::min(m1, g * 16 + 16); ++m)
+        y[m] = r[m - g * 16] + (bias ? bias[m] : 0.0f);
+    }
+  }
 };
 #endif
 
@@ -560,6 +617,14 @@ inline float rows16_dot(const Matrix& W, int64_t m, const QuantizedX& x) {
   return acc;
 }
 
+// A set's rows16 loop (QDot<U>::rows16<Q8>) for W's type.
+template <class U>
+void rows16_rows(const Matrix& W, int64_t m0, int64_t m1, const QuantizedX& x, const float* bias,
+                 float* y) {
+  if (W.type == WeightType::q8) return QDot<U>::template rows16<true>(W, m0, m1, x, bias, y);
+  QDot<U>::template rows16<false>(W, m0, m1, x, bias, y);
+}
+
 template <class U>
 struct QRows {
   static void run(const Matrix& W, int64_t m0, int64_t m1, const QuantizedX& x, const float* bias,
@@ -568,12 +633,23 @@ struct QRows {
       y[m] = (W.rows16 ? rows16_dot(W, m, x) : row_dot<U>(W, m, x)) + (bias ? bias[m] : 0.0f);
   }
 };
+#if defined(__AVX2__) && !defined(__AVX512BW__)
+template <>
+struct QRows<Vec<xsimd::fma3<xsimd::avx2>>> {
+  static void run(const Matrix& W, int64_t m0, int64_t m1, const QuantizedX& x, const float* bias,
+                  float* y) {
+    if (W.rows16) return rows16_rows<Vec<xsimd::fma3<xsimd::avx2>>>(W, m0, m1, x, bias, y);
+    for (int64_t m = m0; m < m1; ++m)
+      y[m] = row_dot<Vec<xsimd::fma3<xsimd::avx2>>>(W, m, x) + (bias ? bias[m] : 0.0f);
+  }
+};
+#endif
 #if defined(__AVX512BW__)
 template <>
 struct QRows<Vec<xsimd::avx512bw>> {
   static void run(const Matrix& W, int64_t m0, int64_t m1, const QuantizedX& x, const float* bias,
                   float* y) {
-    if (W.rows16) return QDot<Vec<xsimd::avx512bw>>::rows16(W, m0, m1, x, bias, y);
+    if (W.rows16) return rows16_rows<Vec<xsimd::avx512bw>>(W, m0, m1, x, bias, y);
     QDot<Vec<xsimd::avx512bw>>::rows(W, m0, m1, x, bias, y);
   }
 };
