@@ -7,7 +7,7 @@
 
 namespace mamba::detail {
 namespace {
-constexpr int64_t kRowGrain = 16;  // weight rows per thread slice: whole cache lines of y
+constexpr int64_t kRowGrain = 16;  // weight rows per thread slice: whole cache lines of y, whole rows16 groups
 // gemm_weights' slices: whole strips of rows in every set (4 or 6) and whole token panels
 // (the vector width: 1, 4, 8 or 16), as pack_tokens wants.
 constexpr int64_t kStripGrain = 48;

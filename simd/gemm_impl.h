@@ -311,9 +311,6 @@ Kernels with_gemm(const char* name) {
   k.gemm_quantized = &gemm_quantized;
   k.gemm_quantized_bytes = &gemm_quantized_bytes;
 #endif
-#if defined(__AVX2__)
-  k.rows16 = true;  // QDot<avx512bw>::rows16 / QDot<avx2>::rows16 (simd/matvec_impl.h)
-#endif
   return k;
 }
 

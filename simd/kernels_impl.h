@@ -289,7 +289,7 @@ struct Impl {
 
 template <class V>
 Kernels make_kernels(const char* name) {
-  return Kernels{name,
+  Kernels k{name,
                  &Impl<V>::rmsnorm,
                  &Impl<V>::gemv,
                  &matvec<V>,
@@ -307,6 +307,8 @@ Kernels make_kernels(const char* name) {
                  nullptr,
                  nullptr,
                  nullptr};
+  k.rows16 = QDot<V>::kRows16;  // q8/q4 load in 16-row groups where matvec has their loop
+  return k;
 }
 
 }  // namespace

@@ -6,7 +6,7 @@
 //   q4: data uint8 [rows, kp / 2] byte j of block b holds column b*32+j in its low nibble and
 //       column b*32+j+16 in its high one; value = (u - 8) * scale, u in [0, 15]
 //   scales: f16 [rows, kp / 32], one a block
-//   rows16 (q8 and q4; the AVX-512 sets' layout, chosen at load): rows in groups of 16, the
+//   rows16 (q8 and q4; the AVX-512 and AVX2 sets' layout, chosen at load): rows in groups of 16, the
 //       last padded with zero rows; data uint8 [rows / 16][blocks][chunks][16 rows][4 bytes],
 //       chunk k of a row's block being bytes 4k..4k+3 of its bytes above (q8: 8 chunks, columns
 //       4k..4k+3; q4: 4, columns 4k..4k+3 low and 16+4k..16+4k+3 high); scales f16

@@ -174,9 +174,6 @@ void gemv_rows(float* y, const Rows& W, const float* x, const float* bias, int64
   }
 }
 
-// Integer dot products of one row's blocks [b0, b1) with the quantized activation, each block's
-// sum scaled by s[b - b0] = weight scale * activation scale and added up in fp32. The weights'
-// storage offset (128 for q8, 8 for q4) is left in: the caller takes off offset * sum(x).
 // Bytes 4c..4c+3 of an activation block, as one int32 (rows16's loops broadcast it).
 inline int32_t x_word(const int8_t* xb, int c) {
   int32_t four;
@@ -184,8 +181,13 @@ inline int32_t x_word(const int8_t* xb, int c) {
   return four;
 }
 
+// Integer dot products of one row's blocks [b0, b1) with the quantized activation, each block's
+// sum scaled by s[b - b0] = weight scale * activation scale and added up in fp32. The weights'
+// storage offset (128 for q8, 8 for q4) is left in: the caller takes off offset * sum(x).
+// kRows16: whether the set has a loop over rows16 groups (simd/matrix.h), rows16<Q8>().
 template <class U>
 struct QDot {
+  static constexpr bool kRows16 = false;
   static float q8(const uint8_t* u, const int8_t* x, const float* s, int64_t b0, int64_t b1) {
     float acc = 0.0f;
     for (int64_t b = b0; b < b1; ++b) {
@@ -213,6 +215,7 @@ struct QDot {
 // Whole rows at a time (rows() below), so the single-row q8/q4 of the generic QDot are not needed.
 template <>
 struct QDot<Vec<xsimd::avx512bw>> {
+  static constexpr bool kRows16 = true;
   static __m512i dot(__m512i u, __m512i x) {  // u unsigned bytes, x signed; no saturation
 #if defined(__AVX512VNNI__)
     return _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, x);
@@ -466,6 +469,7 @@ struct QDot<Vec<xsimd::avx512bw>> {
 // One block (32 values) per step.
 template <>
 struct QDot<Vec<xsimd::fma3<xsimd::avx2>>> {
+  static constexpr bool kRows16 = true;
   static __m256i dot(__m256i u, __m256i x) {  // as the AVX-512 version without VNNI
     const __m256i ones = _mm256_set1_epi16(1);
     const __m256i lo = _mm256_and_si256(u, _mm256_set1_epi8(0x7f));
@@ -597,9 +601,8 @@ float row_dot(const Matrix& W, int64_t m, const QuantizedX& x) {
   return acc - (q8 ? 128.0f : 8.0f) * corr;
 }
 
-// q8/q4 rows [m0, m1) into y (+ bias): one by one, or the set's row loop where it has one.
 // Row m of a rows16 q8/q4 matrix (simd/matrix.h), plainly: the sets without a loop for that
-// layout (it is loaded only for the AVX-512 ones) read it so in tests or when one is forced.
+// layout (it is loaded only for those with one) read it so in tests or when one is forced.
 inline float rows16_dot(const Matrix& W, int64_t m, const QuantizedX& x) {
   const bool q8 = W.type == WeightType::q8;
   float acc = 0.0f;
@@ -617,7 +620,7 @@ inline float rows16_dot(const Matrix& W, int64_t m, const QuantizedX& x) {
   return acc;
 }
 
-// A set's rows16 loop (QDot<U>::rows16<Q8>) for W's type.
+// A set's rows16 loop (QDot<U>::rows16<Q8>, where kRows16) for W's type.
 template <class U>
 void rows16_rows(const Matrix& W, int64_t m0, int64_t m1, const QuantizedX& x, const float* bias,
                  float* y) {
@@ -625,25 +628,17 @@ void rows16_rows(const Matrix& W, int64_t m0, int64_t m1, const QuantizedX& x, c
   QDot<U>::template rows16<false>(W, m0, m1, x, bias, y);
 }
 
+// q8/q4 rows [m0, m1) into y (+ bias): one by one, or the set's row loop where it has one.
 template <class U>
 struct QRows {
   static void run(const Matrix& W, int64_t m0, int64_t m1, const QuantizedX& x, const float* bias,
                   float* y) {
+    if constexpr (QDot<U>::kRows16)
+      if (W.rows16) return rows16_rows<U>(W, m0, m1, x, bias, y);
     for (int64_t m = m0; m < m1; ++m)
       y[m] = (W.rows16 ? rows16_dot(W, m, x) : row_dot<U>(W, m, x)) + (bias ? bias[m] : 0.0f);
   }
 };
-#if defined(__AVX2__) && !defined(__AVX512BW__)
-template <>
-struct QRows<Vec<xsimd::fma3<xsimd::avx2>>> {
-  static void run(const Matrix& W, int64_t m0, int64_t m1, const QuantizedX& x, const float* bias,
-                  float* y) {
-    if (W.rows16) return rows16_rows<Vec<xsimd::fma3<xsimd::avx2>>>(W, m0, m1, x, bias, y);
-    for (int64_t m = m0; m < m1; ++m)
-      y[m] = row_dot<Vec<xsimd::fma3<xsimd::avx2>>>(W, m, x) + (bias ? bias[m] : 0.0f);
-  }
-};
-#endif
 #if defined(__AVX512BW__)
 template <>
 struct QRows<Vec<xsimd::avx512bw>> {

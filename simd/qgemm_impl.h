@@ -107,8 +107,8 @@ void pack_panel(const Matrix& W, int64_t r0, int64_t rows, uint8_t* vals, float*
 
 // The same from a rows16 matrix (simd/matrix.h), whose chunks already are [16 rows][4 bytes]:
 // from a whole group, q8's chunk k is quad k as it stands, q4's low nibbles are quad k and its
-// high ones quad 4 + k (rows past `rows` get zero scales, so they add nothing). A panel that
-// starts inside a group (no slice does: they are whole groups) is gathered value by value.
+// high ones quad 4 + k (rows past `rows` get zero scales, so they add nothing). r0 starts a
+// group: gemm_quantized steps by whole panels from m0, and linear() slices rows by 16.
 void pack_panel_rows16(const Matrix& W, int64_t r0, int64_t rows, uint8_t* vals, float* scales) {
   const int64_t nb = W.blocks();
   const bool q8 = W.type == WeightType::q8;
@@ -117,39 +117,22 @@ void pack_panel_rows16(const Matrix& W, int64_t r0, int64_t rows, uint8_t* vals,
     std::memset(scales, 0, size_t(nb) * kPanelRows * sizeof(float));
     return;
   }
-  if (r0 % kPanelRows == 0) {
-    const uint8_t* group = W.chunk(r0, 0, 0);
-    const __m512i low4 = _mm512_set1_epi8(0x0f);
-    for (int64_t b = 0; b < nb; ++b) {
-      __m512i* dst = reinterpret_cast<__m512i*>(vals + b * (kQuads * kPanelRows * 4));
-      if (q8) {
-        for (int k = 0; k < kQuads; ++k) dst[k] = _mm512_loadu_si512(group + (b * kQuads + k) * 64);
-      } else {
-        for (int k = 0; k < 4; ++k) {
-          const __m512i v = _mm512_loadu_si512(group + (b * 4 + k) * 64);
-          dst[k] = _mm512_and_si512(v, low4);
-          dst[4 + k] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
-        }
-      }
-      const __m512 s = _mm512_cvtph_ps(
-          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(W.scales + W.scale_index(r0, b))));
-      _mm512_storeu_ps(scales + b * kPanelRows, _mm512_maskz_mov_ps(__mmask16((1u << rows) - 1), s));
-    }
-    return;
-  }
+  const uint8_t* group = W.chunk(r0, 0, 0);
+  const __m512i low4 = _mm512_set1_epi8(0x0f);
   for (int64_t b = 0; b < nb; ++b) {
-    for (int r = 0; r < kPanelRows; ++r) {
-      for (int q = 0; q < kQuads; ++q)
-        for (int i = 0; i < 4; ++i) {
-          uint8_t u = 0;
-          if (r < rows) {
-            const uint8_t byte = W.chunk(r0 + r, b, q8 ? q : q % 4)[i];
-            u = q8 ? byte : q < 4 ? byte & 15 : byte >> 4;
-          }
-          vals[((b * kQuads + q) * kPanelRows + r) * 4 + i] = u;
-        }
-      scales[b * kPanelRows + r] = r < rows ? f16_to_f32(W.scales[W.scale_index(r0 + r, b)]) : 0.0f;
+    __m512i* dst = reinterpret_cast<__m512i*>(vals + b * (kQuads * kPanelRows * 4));
+    if (q8) {
+      for (int k = 0; k < kQuads; ++k) dst[k] = _mm512_loadu_si512(group + (b * kQuads + k) * 64);
+    } else {
+      for (int k = 0; k < 4; ++k) {
+        const __m512i v = _mm512_loadu_si512(group + (b * 4 + k) * 64);
+        dst[k] = _mm512_and_si512(v, low4);
+        dst[4 + k] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+      }
     }
+    const __m512 s = _mm512_cvtph_ps(
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(W.scales + W.scale_index(r0, b))));
+    _mm512_storeu_ps(scales + b * kPanelRows, _mm512_maskz_mov_ps(__mmask16((1u << rows) - 1), s));
   }
 }
 

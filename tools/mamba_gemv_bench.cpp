@@ -53,7 +53,7 @@ struct Owned {
   simd::Matrix m;
   platform::AlignedBlock block;
 };
-// rows16: q8/q4 in 16-row groups (simd/matrix.h), as a Model loads them for the AVX-512 sets.
+// rows16: q8/q4 in 16-row groups (simd/matrix.h), as a Model loads them where the kernel set has their loop.
 Owned make_matrix(WeightType type, const Shape& s, bool rows16, std::mt19937& rng) {
   std::uniform_real_distribution<float> u(-0.05f, 0.05f);
   std::vector<float> src(size_t(s.M * s.K));
