@@ -300,7 +300,8 @@ inline void check_fixture_pieces(const std::string& fixture, const MakePrefiller
 inline void check_random(const RandomCheckpoint& rc, const std::string& tag,
                          const std::vector<size_t>& lengths, const MakePrefiller& make,
                          const std::vector<GpuCase>& cases) {
-  const std::string dir = rc.write(tag);
+  ScratchDir tmp;  // tag names the case in failures
+  const std::string dir = rc.write(tmp);
   auto model = Model::load(dir);
   ASSERT_TRUE(model.ok()) << model.message();
   const auto& m = model.value();

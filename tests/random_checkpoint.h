@@ -1,24 +1,21 @@
-// A random checkpoint written once per test into a fresh temporary directory.
+// A random checkpoint written into a test's scratch directory (removed with it).
 #pragma once
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
-#include <filesystem>
 #include <string>
 
+#include "tests/test_util.h"
 #include "tools/random_checkpoint.h"
 
 namespace mamba::test {
 
 struct RandomCheckpoint : tools::RandomCheckpoint {
-  // Writes to $TMPDIR/mamba_test_<tag>_<pid> and returns the directory.
-  std::string write(const std::string& tag) const {
-    const std::string dir = (std::filesystem::temp_directory_path() /
-                             ("mamba_test_" + tag + "_" + std::to_string(::getpid()))).string();
-    const std::string err = write_to(dir);
+  // Writes config.json and model.safetensors into `dir` and returns its path.
+  std::string write(const ScratchDir& dir) const {
+    const std::string err = write_to(dir.path());
     EXPECT_EQ(err, "");
-    return dir;
+    return dir.path();
   }
 };
 

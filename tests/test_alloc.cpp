@@ -84,7 +84,8 @@ TEST(Alloc, LargeShapesAllocateNothing) {
   rc.d_model = 384;
   rc.n_layer = 2;
   rc.vocab_size = 2000;
-  const std::string dir = rc.write("alloc_large");
+  ScratchDir tmp;
+  const std::string dir = rc.write(tmp);
   for (int threads : {1, 2}) run_hot_loop(dir, threads, 256);
 }
 
@@ -106,7 +107,8 @@ TEST(Alloc, Mamba2AllocatesNothing) {
   rc.d_state = 128;
   rc.n_groups = 2;
   rc.vocab_size = 1000;
-  const std::string dir = rc.write("alloc_mamba2");
+  ScratchDir tmp;
+  const std::string dir = rc.write(tmp);
   for (int threads : {1, 2}) run_hot_loop(dir, threads, 256);
 }
 

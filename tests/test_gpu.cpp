@@ -112,7 +112,8 @@ TEST(GpuMemory, PrefillAllocatesNoDeviceMemory) {
   RandomCheckpoint rc;
   ASSERT_TRUE(rc.set_preset("mamba2-130m"));
   rc.n_layer = 4;
-  const std::string dir = rc.write("gpu_mem");
+  ScratchDir tmp;
+  const std::string dir = rc.write(tmp);
   auto m = Model::load(dir);
   ASSERT_TRUE(m.ok()) << m.message();
   auto g = GpuPrefill::create(m.value());

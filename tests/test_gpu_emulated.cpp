@@ -266,13 +266,13 @@ TEST(GpuPlan, BadLimitsAreRefused) {
   RandomCheckpoint rc;  // Mamba-1 with a d_state the register scan does not take
   rc.d_state = 300;
   rc.n_layer = 1;
-  const std::string dir = rc.write("gpu_big_state");
+  ScratchDir tmp;
+  const std::string dir = rc.write(tmp);
   auto big = Model::load(dir);
   ASSERT_TRUE(big.ok()) << big.message();
   auto r = GpuPrefill::plan(*big.value(), GpuLimits{});
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.message().find("d_state = 300"), std::string::npos) << r.message();
-  std::filesystem::remove_all(dir);
 }
 
 TEST(GpuPrefillApi, WithoutCudaCreateSaysSo) {

@@ -63,8 +63,11 @@ class ScratchDir {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
     std::string base = ::testing::TempDir();
     while (base.size() > 1 && base.back() == '/') base.pop_back();
-    path_ = base + "/mamba_test_" + info->test_suite_name() + "_" + info->name() + "_" +
-            std::to_string(::getpid()) + "_" + std::to_string(counter_++);
+    std::string name = std::string(info->test_suite_name()) + "_" + info->name();
+    for (char& c : name)  // parameterized tests' names hold '/', which would nest directories
+      if (c == '/') c = '_';
+    path_ = base + "/mamba_test_" + name + "_" + std::to_string(::getpid()) + "_" +
+            std::to_string(counter_++);
     std::filesystem::remove_all(path_);
     std::filesystem::create_directories(path_);
   }

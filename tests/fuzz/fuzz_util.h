@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <memory>
@@ -43,7 +44,8 @@ inline void write_file(const std::string& path, const uint8_t* data, size_t size
   }
 }
 
-// A directory of this process's own (under $TMPDIR, else /tmp), made once, left for the OS.
+// A directory of this process's own (under $TMPDIR, else /tmp), made once, removed at exit (a
+// finding aborts and leaves it, with the input that was last written there).
 inline const std::string& scratch_dir() {
   static const std::string dir = [] {
     const char* t = std::getenv("TMPDIR");
@@ -54,6 +56,13 @@ inline const std::string& scratch_dir() {
     }
     return tmpl;
   }();
+  static const bool removed_at_exit = [] {
+    return std::atexit([] {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }) == 0;
+  }();
+  (void)removed_at_exit;
   return dir;
 }
 
