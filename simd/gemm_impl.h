@@ -1,8 +1,8 @@
 // The GEMMs, compiled once per instruction set: gemm() for fp32 operands is Eigen's blocked
 // kernel (the SSD's products); gemm_weights() multiplies a chunk of tokens by a weight matrix of
 // any type (our tile, below); with_gemm<V>() assembles the ISA's whole kernel set
-// (simd/kernels_impl.h) with them and, with VNNI, the integer GEMM of q8/q4 weights
-// (simd/qgemm_impl.h). Each per-ISA translation unit defines the macro `Eigen` to a name of its
+// (simd/kernels_impl.h) with them and the integer GEMM of q8/q4 weights (simd/qgemm_impl.h
+// with VNNI, simd/qgemm_avx2_impl.h with AVX2 only). Each per-ISA translation unit defines the macro `Eigen` to a name of its
 // own before including this header, so every Eigen symbol it instantiates lives in that TU's own
 // namespace: the linker can never merge an AVX-512 instantiation into code that runs on a CPU
 // without it (and each ISA gets Eigen's kernel for it, not the baseline SSE2 one).
@@ -22,6 +22,10 @@
 #include "simd/kernels_impl.h"
 #if defined(__AVX512BW__) && defined(__AVX512VNNI__)
 #include "simd/qgemm_impl.h"
+#define MAMBA_QGEMM 1
+#elif defined(__AVX2__)
+#include "simd/qgemm_avx2_impl.h"
+#define MAMBA_QGEMM 1
 #endif
 
 namespace mamba::simd {
@@ -267,7 +271,8 @@ void gemm_weights(const PackBuffers& p, const Matrix& W, int64_t m0, int64_t m1,
         strip = p.tile;
         ldw = kc;
       }
-      // Not for q8/q4 (here only without VNNI): their rows are values plus separate scales.
+      // Not for q8/q4 (here only in sets without an integer GEMM): their rows are values plus
+      // separate scales.
       Prefetch next;
       if (!W.quantized() && m + 2 * R <= m1) {
         next.ld = int64_t(W.row_bytes());
@@ -307,7 +312,7 @@ Kernels with_gemm(const char* name) {
   k.pack_tokens = &pack_tokens<V>;
   k.gemm_weights = &gemm_weights<V>;
   k.gemm_weights_floats = &gemm_weights_floats<V>;
-#if defined(__AVX512BW__) && defined(__AVX512VNNI__)
+#if defined(MAMBA_QGEMM)
   k.gemm_quantized = &gemm_quantized;
   k.gemm_quantized_bytes = &gemm_quantized_bytes;
 #endif
