@@ -1,11 +1,12 @@
 // The GEMMs, compiled once per instruction set: gemm() for fp32 operands is Eigen's blocked
 // kernel (the SSD's products); gemm_weights() multiplies a chunk of tokens by a weight matrix of
 // any type (our tile, below); with_gemm<V>() assembles the ISA's whole kernel set
-// (simd/kernels_impl.h) with them and the integer GEMM of q8/q4 weights (simd/qgemm_impl.h
-// with VNNI, simd/qgemm_avx2_impl.h with AVX2 only). Each per-ISA translation unit defines the macro `Eigen` to a name of its
-// own before including this header, so every Eigen symbol it instantiates lives in that TU's own
-// namespace: the linker can never merge an AVX-512 instantiation into code that runs on a CPU
-// without it (and each ISA gets Eigen's kernel for it, not the baseline SSE2 one).
+// (simd/kernels_impl.h) with them and, on x86 from AVX2 up, the integer GEMM of q8/q4 weights
+// (simd/qgemm_impl.h with VNNI, simd/qgemm_avx2_impl.h without). Each per-ISA translation unit
+// defines the macro `Eigen` to a name of its own before including this header, so every Eigen
+// symbol it instantiates lives in that TU's own namespace: the linker can never merge an AVX-512
+// instantiation into code that runs on a CPU without it (and each ISA gets Eigen's kernel for it,
+// not the baseline SSE2 one).
 #pragma once
 
 #ifndef Eigen
@@ -22,10 +23,8 @@
 #include "simd/kernels_impl.h"
 #if defined(__AVX512BW__) && defined(__AVX512VNNI__)
 #include "simd/qgemm_impl.h"
-#define MAMBA_QGEMM 1
 #elif defined(__AVX2__)
 #include "simd/qgemm_avx2_impl.h"
-#define MAMBA_QGEMM 1
 #endif
 
 namespace mamba::simd {
@@ -312,7 +311,7 @@ Kernels with_gemm(const char* name) {
   k.pack_tokens = &pack_tokens<V>;
   k.gemm_weights = &gemm_weights<V>;
   k.gemm_weights_floats = &gemm_weights_floats<V>;
-#if defined(MAMBA_QGEMM)
+#if defined(__AVX2__)  // one of the two integer GEMMs above
   k.gemm_quantized = &gemm_quantized;
   k.gemm_quantized_bytes = &gemm_quantized_bytes;
 #endif
